@@ -1,0 +1,35 @@
+# Hamster: two commands.
+#   make run   - install into .venv and start the server on 127.0.0.1:9000, data in ./data
+#   make test  - install with test extras and run lint, types and the whole suite
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+DATA   ?= ./data
+LISTEN ?= 127.0.0.1:9000
+
+.PHONY: run test install install-test lint typecheck clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+
+install-test: $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[test]'
+
+run: install
+	$(BIN)/hamster serve --data $(DATA) --listen $(LISTEN)
+
+lint: install-test
+	$(BIN)/ruff check hamster tests bench
+
+typecheck: install-test
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf $(VENV) build *.egg-info .mypy_cache .pytest_cache .ruff_cache
