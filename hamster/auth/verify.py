@@ -1,0 +1,515 @@
+"""The authenticate stage: verify a request's SigV4 signature (header or presigned query).
+
+`authenticate` is sans-I/O: it gets the request line parts and headers exactly
+as sent, a way to look a secret up, the current time and the server's region,
+and either returns an `AuthResult` or raises `S3Error` with the code and extra
+elements S3 itself answers with. It never reads the body: the payload
+(``x-amz-content-sha256``) is checked as the body streams, by
+`hamster.auth.payload.verified_body`.
+
+Error policy, in the order checks run: no credentials at all → AccessDenied;
+two mechanisms at once → InvalidArgument; a scheme other than SigV4 →
+InvalidRequest; a malformed header or credential scope (wrong region, service,
+date) → AuthorizationHeaderMalformed (AuthorizationQueryParametersError for
+presigned); a date too far from now → RequestTimeTooSkewed, or AccessDenied
+"Request has expired" for presigned; a session token → InvalidAccessKeyId
+(temporary credentials are not supported); an unknown key → InvalidAccessKeyId;
+an unsigned ``x-amz-*`` header → AccessDenied; a bad signature →
+SignatureDoesNotMatch with the canonical request and string to sign, like S3.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime
+import email.utils
+import hmac
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from hamster.auth import sigv4
+from hamster.s3.errors import S3Error
+
+SERVICE = "s3"
+SKEW_MAX_S = 15 * 60
+PRESIGNED_EXPIRES_MAX_S = 7 * 24 * 3600
+
+STREAMING_SIGNED = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+STREAMING_SIGNED_TRAILER = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
+STREAMING_UNSIGNED_TRAILER = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+STREAMING_MODES = frozenset(
+    {STREAMING_SIGNED, STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER}
+)
+_ECDSA_MODES = frozenset(
+    {"STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD", "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER"}
+)
+
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+_AMZ_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z")
+
+_QUERY_PARAMS = (
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Signature",
+    "X-Amz-Date",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Expires",
+)
+_SIGV2_QUERY = ("AWSAccessKeyId", "Signature")
+
+
+@dataclass(frozen=True)
+class AuthResult:
+    """Who signed the request, and how its body must be checked.
+
+    Attributes:
+      access_key: the verified access key id.
+      payload: the ``x-amz-content-sha256`` mode: ``UNSIGNED-PAYLOAD``, a
+        64-hex SHA-256 digest (lower case), or a ``STREAMING-*`` name.
+      presigned: True for query-string (presigned URL) authentication.
+      amz_date: the request timestamp as signed (``YYYYMMDDTHHMMSSZ``).
+      scope: the credential scope (``YYYYMMDD/region/s3/aws4_request``).
+      seed_signature: the request's signature, which seeds aws-chunked chains.
+      signing_key: the derived key, for chunk and trailer signatures.
+    """
+
+    access_key: str
+    payload: str
+    presigned: bool = False
+    amz_date: str = ""
+    scope: str = ""
+    seed_signature: str = ""
+    signing_key: bytes = field(default=b"", repr=False)
+
+
+def authenticate(
+    *,
+    method: str,
+    raw_path: str,
+    raw_query: str,
+    headers: Sequence[tuple[str, str]],
+    lookup_secret: Callable[[str], str | None],
+    now_ns: int,
+    region: str,
+) -> AuthResult:
+    """Verify the SigV4 signature of one request.
+
+    Args:
+      method: the upper-case method.
+      raw_path: the path exactly as on the request line (still percent-encoded).
+      raw_query: the query exactly as on the request line, without ``?``.
+      headers: (lower-case name, value) pairs in arrival order.
+      lookup_secret: the secret key of an access key id, None if unknown.
+      now_ns: the current time, nanoseconds since the Unix epoch.
+      region: the server's region; a scope naming another is refused.
+
+    Returns:
+      The verified `AuthResult`.
+
+    Raises:
+      S3Error: with S3's code and extra elements (see the module docstring).
+    """
+    authorization = [v for n, v in headers if n == "authorization"]
+    params = sigv4.query_pairs(raw_query)
+    names = {n for n, _ in params}
+    presigned = "X-Amz-Algorithm" in names or "X-Amz-Credential" in names
+    sigv2_query = all(n in names for n in _SIGV2_QUERY)
+    if authorization and (presigned or sigv2_query):
+        raise S3Error(
+            "InvalidArgument",
+            "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, "
+            "Signature query string parameter or the Authorization header should be specified",
+            extra={"ArgumentName": "Authorization", "ArgumentValue": authorization[0]},
+        )
+    if presigned:
+        return _authenticate_query(method, raw_path, params, headers, lookup_secret, now_ns, region)
+    if sigv2_query:
+        raise _unsupported_mechanism()
+    if not authorization:
+        raise S3Error("AccessDenied")
+    if len(authorization) > 1:
+        raise _malformed("more than one Authorization header")
+    return _authenticate_header(
+        method, raw_path, params, headers, authorization[0], lookup_secret, now_ns, region
+    )
+
+
+# ---------------------------------------------------------------------------
+# Authorization header
+
+
+def _authenticate_header(
+    method: str,
+    raw_path: str,
+    params: list[tuple[str, str]],
+    headers: Sequence[tuple[str, str]],
+    authorization: str,
+    lookup_secret: Callable[[str], str | None],
+    now_ns: int,
+    region: str,
+) -> AuthResult:
+    scheme, _, rest = authorization.strip().partition(" ")
+    if scheme != sigv4.ALGORITHM:
+        raise _unsupported_mechanism()
+    fields = _parse_components(rest)
+    credential = fields.get("Credential")
+    signed_headers = fields.get("SignedHeaders")
+    provided = fields.get("Signature")
+    if credential is None or signed_headers is None or provided is None:
+        raise _malformed(
+            "the authorization header requires three components: "
+            "Credential, SignedHeaders, and Signature"
+        )
+
+    amz_date, request_time_s, date_as_sent = _header_date(headers)
+    access_key, scope = _check_scope(
+        credential,
+        amz_date,
+        region,
+        code="AuthorizationHeaderMalformed",
+        prefix="The authorization header is malformed",
+    )
+    skew_s = abs(now_ns // 1_000_000_000 - request_time_s)
+    if skew_s > SKEW_MAX_S:
+        raise S3Error(
+            "RequestTimeTooSkewed",
+            extra={
+                "RequestTime": date_as_sent,
+                "ServerTime": _iso(now_ns // 1_000_000_000),
+                "MaxAllowedSkewMilliseconds": str(SKEW_MAX_S * 1000),
+            },
+        )
+    _refuse_session_token(access_key, headers, params)
+    secret = _lookup(lookup_secret, access_key)
+
+    payload_values = [v for n, v in headers if n == "x-amz-content-sha256"]
+    if not payload_values:
+        raise S3Error(
+            "InvalidRequest", "Missing required header for this request: x-amz-content-sha256"
+        )
+    payload = _check_payload(",".join(payload_values))
+
+    signed_names = _signed_names(signed_headers, "AuthorizationHeaderMalformed")
+    _check_all_amz_signed(headers, signed_names)
+    creq = sigv4.canonical_request(
+        method=method,
+        uri=sigv4.canonical_uri(raw_path),
+        query=sigv4.canonical_query(params),
+        headers_block=sigv4.canonical_headers(headers, signed_names),
+        signed_headers=signed_headers,
+        payload=",".join(payload_values),
+    )
+    key = sigv4.signing_key(secret, scope.split("/", 1)[0], region, SERVICE)
+    signature = _check_signature(access_key, key, amz_date, scope, creq, provided)
+    return AuthResult(
+        access_key=access_key,
+        payload=payload,
+        presigned=False,
+        amz_date=amz_date,
+        scope=scope,
+        seed_signature=signature,
+        signing_key=key,
+    )
+
+
+def _parse_components(rest: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for part in rest.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        name, eq, value = part.partition("=")
+        if not eq or name.strip() in fields:
+            raise _malformed(f'the authorization component "{part}" is malformed')
+        fields[name.strip()] = value.strip()
+    return fields
+
+
+def _header_date(headers: Sequence[tuple[str, str]]) -> tuple[str, int, str]:
+    """(amz_date as signed, request time in seconds, the value as sent)."""
+    amz = [v for n, v in headers if n == "x-amz-date"]
+    if amz:
+        parsed = _parse_amz_date(amz[0].strip())
+        if parsed is not None and len(amz) == 1:
+            return amz[0].strip(), parsed, amz[0]
+    else:
+        date = [v for n, v in headers if n == "date"]
+        if len(date) == 1:
+            seconds = _parse_http_date(date[0])
+            if seconds is not None:
+                return _amz_date(seconds), seconds, date[0]
+    raise S3Error("AccessDenied", "AWS authentication requires a valid Date or x-amz-date header")
+
+
+# ---------------------------------------------------------------------------
+# Presigned query
+
+
+def _authenticate_query(
+    method: str,
+    raw_path: str,
+    params: list[tuple[str, str]],
+    headers: Sequence[tuple[str, str]],
+    lookup_secret: Callable[[str], str | None],
+    now_ns: int,
+    region: str,
+) -> AuthResult:
+    code = "AuthorizationQueryParametersError"
+    values: dict[str, str] = {}
+    for name, value in params:
+        if name in _QUERY_PARAMS:
+            if name in values:
+                raise S3Error(code, f"{name} was given more than once")
+            values[name] = value
+    if any(name not in values for name in _QUERY_PARAMS):
+        raise S3Error(
+            code,
+            "Query-string authentication version 4 requires the X-Amz-Algorithm, "
+            "X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, "
+            "and X-Amz-Expires parameters.",
+        )
+    if values["X-Amz-Algorithm"] != sigv4.ALGORITHM:
+        raise S3Error(code, 'X-Amz-Algorithm only supports "AWS4-HMAC-SHA256"')
+    amz_date = values["X-Amz-Date"]
+    request_time_s = _parse_amz_date(amz_date)
+    if request_time_s is None:
+        raise S3Error(
+            code, "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\""
+        )
+    expires_text = values["X-Amz-Expires"]
+    if not expires_text.isdigit() or not expires_text.isascii():
+        raise S3Error(code, "X-Amz-Expires should be a number")
+    expires_s = int(expires_text)
+    if expires_s > PRESIGNED_EXPIRES_MAX_S:
+        raise S3Error(code, "X-Amz-Expires must be less than a week (in seconds) that is 604800")
+    access_key, scope = _check_scope(
+        values["X-Amz-Credential"],
+        amz_date,
+        region,
+        code=code,
+        prefix="Error parsing the X-Amz-Credential parameter",
+    )
+    now_s = now_ns // 1_000_000_000
+    if now_s > request_time_s + expires_s:
+        raise S3Error(
+            "AccessDenied",
+            "Request has expired",
+            extra={
+                "X-Amz-Expires": expires_text,
+                "Expires": _iso(request_time_s + expires_s),
+                "ServerTime": _iso(now_s),
+            },
+        )
+    if request_time_s - now_s > SKEW_MAX_S:
+        raise S3Error(
+            "AccessDenied",
+            "Request is not valid yet",
+            extra={"X-Amz-Date": amz_date, "ServerTime": _iso(now_s)},
+        )
+    _refuse_session_token(access_key, headers, params)
+    secret = _lookup(lookup_secret, access_key)
+
+    payload_text = next((v for n, v in params if n == "X-Amz-Content-Sha256"), None)
+    if payload_text is None:
+        payload_text = next(
+            (v for n, v in headers if n == "x-amz-content-sha256"), sigv4.UNSIGNED_PAYLOAD
+        )
+    payload = _check_payload(payload_text)
+
+    signed_headers = values["X-Amz-SignedHeaders"]
+    signed_names = _signed_names(signed_headers, code)
+    _check_all_amz_signed(headers, signed_names)
+    creq = sigv4.canonical_request(
+        method=method,
+        uri=sigv4.canonical_uri(raw_path),
+        query=sigv4.canonical_query([(n, v) for n, v in params if n != "X-Amz-Signature"]),
+        headers_block=sigv4.canonical_headers(headers, signed_names),
+        signed_headers=signed_headers,
+        payload=payload_text,
+    )
+    key = sigv4.signing_key(secret, scope.split("/", 1)[0], region, SERVICE)
+    signature = _check_signature(access_key, key, amz_date, scope, creq, values["X-Amz-Signature"])
+    return AuthResult(
+        access_key=access_key,
+        payload=payload,
+        presigned=True,
+        amz_date=amz_date,
+        scope=scope,
+        seed_signature=signature,
+        signing_key=key,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Shared checks
+
+
+def _check_scope(
+    credential: str, amz_date: str, region: str, *, code: str, prefix: str
+) -> tuple[str, str]:
+    """Validate ``AKID/YYYYMMDD/region/s3/aws4_request``; (access key, scope)."""
+    parts = credential.split("/")
+    if len(parts) != 5 or not parts[0]:
+        raise S3Error(
+            code,
+            f"{prefix}; the Credential is mal-formed; expecting "
+            '"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".',
+        )
+    access_key, date, scope_region, service, terminal = parts
+    if date != amz_date[:8]:
+        raise S3Error(
+            code,
+            f'{prefix}; Invalid credential date "{date}". This date is not the same as '
+            f'X-Amz-Date: "{amz_date[:8]}".',
+        )
+    if scope_region != region:
+        raise S3Error(
+            code,
+            f"{prefix}; the region '{scope_region}' is wrong; expecting '{region}'",
+            extra={"Region": region},
+        )
+    if service != SERVICE:
+        raise S3Error(
+            code, f'{prefix}; incorrect service "{service}". This endpoint belongs to "{SERVICE}".'
+        )
+    if terminal != sigv4.TERMINATOR:
+        raise S3Error(
+            code,
+            f'{prefix}; incorrect terminal "{terminal}". This endpoint uses "{sigv4.TERMINATOR}".',
+        )
+    return access_key, sigv4.credential_scope(date, scope_region, service)
+
+
+def _signed_names(signed_headers: str, code: str) -> list[str]:
+    names = signed_headers.split(";")
+    if not signed_headers or any(not n or n != n.strip() for n in names):
+        raise S3Error(code, f'The SignedHeaders "{signed_headers}" are malformed.')
+    return [n.lower() for n in names]
+
+
+def _check_all_amz_signed(headers: Sequence[tuple[str, str]], signed_names: list[str]) -> None:
+    signed = set(signed_names)
+    unsigned = sorted({n for n, _ in headers if n.startswith("x-amz-") and n not in signed})
+    if unsigned:
+        raise S3Error(
+            "AccessDenied",
+            "There were headers present in the request which were not signed",
+            extra={"HeadersNotSigned": ", ".join(unsigned)},
+        )
+
+
+def _check_payload(value: str) -> str:
+    if value == sigv4.UNSIGNED_PAYLOAD or value in STREAMING_MODES:
+        return value
+    if _HEX64.fullmatch(value):
+        return value.lower()
+    if value in _ECDSA_MODES:
+        raise S3Error(
+            "NotImplemented",
+            "SigV4a (ECDSA) streaming signatures are not supported by this server",
+        )
+    raise S3Error(
+        "InvalidArgument",
+        "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, "
+        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER "
+        "or a valid sha256 value.",
+        extra={"ArgumentName": "x-amz-content-sha256", "ArgumentValue": value},
+    )
+
+
+def _refuse_session_token(
+    access_key: str, headers: Sequence[tuple[str, str]], params: list[tuple[str, str]]
+) -> None:
+    if any(n == "x-amz-security-token" for n, _ in headers) or any(
+        n == "X-Amz-Security-Token" for n, _ in params
+    ):
+        raise S3Error(
+            "InvalidAccessKeyId",
+            "Temporary security credentials (X-Amz-Security-Token) are not supported by "
+            "this server; sign with a long-term access key.",
+            extra={"AWSAccessKeyId": access_key},
+        )
+
+
+def _lookup(lookup_secret: Callable[[str], str | None], access_key: str) -> str:
+    secret = lookup_secret(access_key)
+    if secret is None:
+        raise S3Error("InvalidAccessKeyId", extra={"AWSAccessKeyId": access_key})
+    return secret
+
+
+def _check_signature(
+    access_key: str, key: bytes, amz_date: str, scope: str, creq: str, provided: str
+) -> str:
+    creq_bytes = sigv4.wire_bytes(creq)
+    sts = sigv4.string_to_sign(amz_date=amz_date, scope=scope, canonical_request_bytes=creq_bytes)
+    expected = sigv4.signature(key, sts)
+    if not hmac.compare_digest(expected.encode(), sigv4.wire_bytes(provided)):
+        raise S3Error(
+            "SignatureDoesNotMatch",
+            extra=_mismatch_extra(access_key, sts, provided, creq, creq_bytes),
+        )
+    return expected
+
+
+def _mismatch_extra(
+    access_key: str, sts: str, provided: str, creq: str, creq_bytes: bytes
+) -> Mapping[str, str]:
+    return {
+        "AWSAccessKeyId": access_key,
+        "StringToSign": sts,
+        "SignatureProvided": provided,
+        "StringToSignBytes": sts.encode().hex(" "),
+        "CanonicalRequest": creq,
+        "CanonicalRequestBytes": creq_bytes.hex(" "),
+    }
+
+
+def _unsupported_mechanism() -> S3Error:
+    return S3Error(
+        "InvalidRequest",
+        "The authorization mechanism you have provided is not supported. "
+        "Please use AWS4-HMAC-SHA256.",
+    )
+
+
+def _malformed(detail: str) -> S3Error:
+    return S3Error(
+        "AuthorizationHeaderMalformed", f"The authorization header is malformed; {detail}"
+    )
+
+
+# ---------------------------------------------------------------------------
+# Time
+
+
+def _parse_amz_date(text: str) -> int | None:
+    """Seconds since the epoch of ``YYYYMMDDTHHMMSSZ``, None if malformed."""
+    match = _AMZ_DATE.fullmatch(text)
+    if match is None:
+        return None
+    year, month, day, hour, minute, second = (int(g) for g in match.groups())
+    try:
+        datetime.datetime(year, month, day, hour, minute, second)
+    except ValueError:
+        return None
+    return calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
+
+
+def _parse_http_date(text: str) -> int | None:
+    try:
+        parsed = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.UTC)
+    return int(parsed.timestamp())
+
+
+def _amz_date(seconds: int) -> str:
+    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def _iso(seconds: int) -> str:
+    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
