@@ -1,0 +1,164 @@
+"""Blob files: object bytes on disk, named by internal id, never by key.
+
+Layout under the data directory:
+  tmp/<id>              a blob being written (deleted by recovery)
+  blobs/<id[:2]>/<id>   a finished, synced blob
+
+`BlobStore.write` streams a body through a bounded buffer into tmp/,
+hashing it on the way, then fsyncs, renames it into blobs/ and fsyncs the
+directory: when it returns the blob is durable under its final name (but
+nothing points to it yet; the caller commits a record, or removes it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+import trio
+
+from hamster.s3.errors import S3Error
+from hamster.storage.fs import FileSystem
+
+log = logging.getLogger("hamster.storage")
+
+BLOBS_DIR = "blobs"
+TMP_DIR = "tmp"
+CHUNK_BYTES = 1 << 20
+# Hash small chunks inline: a thread hop costs more than hashing them.
+HASH_INLINE_MAX_BYTES = 64 * 1024
+
+BLOB_ID_RE = re.compile(r"[0-9a-f]{32}\Z")
+
+
+class BodySource(Protocol):
+    async def read(self, max_bytes: int) -> bytes:
+        """Up to max_bytes of the body; b"" at end. May raise S3Error."""
+        ...
+
+
+@dataclass(frozen=True)
+class WrittenBlob:
+    blob_id: str
+    size: int
+    md5: bytes  # raw 16 bytes
+
+
+def is_blob_id(name: str) -> bool:
+    return BLOB_ID_RE.match(name) is not None
+
+
+def blob_dir(blob_id: str) -> str:
+    assert is_blob_id(blob_id), blob_id
+    return f"{BLOBS_DIR}/{blob_id[:2]}"
+
+
+def blob_path(blob_id: str) -> str:
+    return f"{blob_dir(blob_id)}/{blob_id}"
+
+
+def tmp_path(blob_id: str) -> str:
+    assert is_blob_id(blob_id), blob_id
+    return f"{TMP_DIR}/{blob_id}"
+
+
+async def _hash_update(update: Callable[[bytes], None], chunk: bytes) -> None:
+    if len(chunk) <= HASH_INLINE_MAX_BYTES:
+        update(chunk)
+    else:
+        # hashlib releases the GIL on large buffers: hash off the event loop.
+        await trio.to_thread.run_sync(update, chunk)
+
+
+class BlobStore:
+    def __init__(self, fs: FileSystem, *, chunk_bytes: int = CHUNK_BYTES) -> None:
+        assert chunk_bytes > 0
+        self.fs = fs
+        self.chunk_bytes = chunk_bytes
+        self._known_dirs: set[str] = set()
+
+    async def write(
+        self,
+        blob_id: str,
+        body: BodySource,
+        *,
+        content_length: int | None,
+        max_size_bytes: int,
+        content_md5: bytes | None,
+    ) -> WrittenBlob:
+        """Stream `body` into blobs/ as `blob_id`; see the module docstring.
+
+        Error handling: IncompleteBody (length differs from content_length),
+        EntityTooLarge (over max_size_bytes), BadDigest (content_md5
+        mismatch), or whatever body.read raises (cancellation included):
+        the temp file is removed and nothing is left behind.
+        """
+        assert content_md5 is None or len(content_md5) == 16
+        if content_length is not None and content_length > max_size_bytes:
+            raise S3Error("EntityTooLarge")
+        tmp = tmp_path(blob_id)
+        final = blob_path(blob_id)
+        f = await self.fs.open_write(tmp)
+        renamed = False
+        try:
+            md5 = hashlib.md5()
+            size = 0
+            buf = bytearray()
+            while True:
+                data = await body.read(self.chunk_bytes - len(buf))
+                assert len(data) <= self.chunk_bytes
+                size += len(data)
+                if size > max_size_bytes:
+                    raise S3Error("EntityTooLarge")
+                if content_length is not None and size > content_length:
+                    raise S3Error("IncompleteBody")
+                if data:
+                    buf += data
+                if buf and (not data or len(buf) >= self.chunk_bytes):
+                    chunk = bytes(buf)
+                    buf.clear()
+                    await _hash_update(md5.update, chunk)
+                    await f.write(chunk)
+                if not data:
+                    break
+            assert not buf
+            if content_length is not None and size != content_length:
+                raise S3Error("IncompleteBody")
+            digest = md5.digest()
+            if content_md5 is not None and digest != content_md5:
+                raise S3Error("BadDigest")
+            await f.sync()
+            await f.close()
+            await self._ensure_dir(blob_dir(blob_id))
+            await self.fs.rename(tmp, final)
+            renamed = True
+            await self.fs.sync_dir(blob_dir(blob_id))
+            return WrittenBlob(blob_id=blob_id, size=size, md5=digest)
+        except BaseException:
+            with trio.CancelScope(shield=True):
+                try:
+                    await f.close()
+                    await self.fs.remove(final if renamed else tmp, missing_ok=True)
+                except OSError:
+                    # Recovery removes it at the next start; keep the first error.
+                    log.exception("could not clean up blob %s after a failed write", blob_id)
+            raise
+
+    async def _ensure_dir(self, path: str) -> None:
+        if path in self._known_dirs:
+            return
+        if not await self.fs.exists(path):
+            await self.fs.makedirs(path)
+            await self.fs.sync_dir(BLOBS_DIR)
+        self._known_dirs.add(path)
+
+    async def remove(self, blob_id: str) -> None:
+        """Remove a blob no record points to any more (missing is fine).
+
+        Not synced: if a crash brings it back, recovery removes it again.
+        """
+        await self.fs.remove(blob_path(blob_id), missing_ok=True)

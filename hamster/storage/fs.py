@@ -1,0 +1,227 @@
+"""The one filesystem interface: all file I/O of the store goes through it.
+
+A simulator swaps in a mock filesystem (with injected faults and crashes) for
+`RealFileSystem`; tests/storage/test_fs_conformance.py holds both to the same
+contract.
+
+Paths are relative to the filesystem's root (the data directory),
+'/'-separated, without '.', '..' or empty components: "blobs/ab/abcdef...".
+The empty path "" names the root itself (only for `sync_dir`, `listdir`,
+`makedirs`, `exists`).
+
+Errors are the builtin OSError family: FileNotFoundError (a missing file or
+parent directory), FileExistsError (`open_write` of an existing path),
+NotADirectoryError / IsADirectoryError where POSIX has them; any other
+OSError is an I/O fault.
+
+Durability (what survives a crash: process kill or power loss):
+- `WritableFile.write` puts bytes in the page cache only; nothing is durable.
+- `WritableFile.sync` (fsync): when it returns, the contents and size of the
+  file written so far are durable *as an inode*; its name is not.
+- A new name (`open_write`, `rename`, `makedirs`) or the loss of one
+  (`remove`, `rename`'s source) is durable only once `sync_dir` of the parent
+  directory returns. `rename` of a synced file followed by `sync_dir` of the
+  destination's parent is the way to make a file appear durably and whole.
+- Before its parent is synced, a crash may leave an old name, a new name,
+  or (for a rename within one directory) either one of them -- never a
+  file under a name holding bytes that were not synced.
+- Unsynced data may after a crash be absent, truncated or zero-filled.
+`rename` is atomic for readers: a path names the old file or the new one,
+never a mixture. An open file keeps its contents after `remove` or after
+being replaced by `rename` (POSIX semantics); readers holding it keep reading.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Protocol
+
+import trio
+
+
+class WritableFile(Protocol):
+    """A file being written sequentially from offset 0."""
+
+    async def write(self, data: bytes | memoryview) -> None:
+        """Append all of `data` (short writes are retried internally)."""
+        ...
+
+    async def sync(self) -> None:
+        """Make the contents written so far durable (fsync)."""
+        ...
+
+    async def close(self) -> None:
+        """Release the file. Idempotent. Does not sync."""
+        ...
+
+
+class ReadableFile(Protocol):
+    """A file open for positional reads."""
+
+    async def read_at(self, offset: int, size: int) -> bytes:
+        """Up to `size` bytes at `offset`; shorter only at end of file."""
+        ...
+
+    async def size(self) -> int:
+        """The current size of the open file in bytes."""
+        ...
+
+    async def close(self) -> None:
+        """Release the file. Idempotent."""
+        ...
+
+
+class FileSystem(Protocol):
+    async def open_write(self, path: str) -> WritableFile:
+        """Create `path` exclusively (FileExistsError if it exists)."""
+        ...
+
+    async def open_read(self, path: str) -> ReadableFile:
+        """Open an existing file (FileNotFoundError if missing)."""
+        ...
+
+    async def rename(self, src: str, dst: str) -> None:
+        """Atomically move `src` to `dst`, replacing `dst` if it exists."""
+        ...
+
+    async def remove(self, path: str, *, missing_ok: bool = False) -> None:
+        """Remove a file."""
+        ...
+
+    async def sync_dir(self, path: str) -> None:
+        """Make the directory's entries (names created/removed in it) durable."""
+        ...
+
+    async def makedirs(self, path: str) -> None:
+        """Create `path` and missing parents; no error if it exists."""
+        ...
+
+    async def listdir(self, path: str) -> list[str]:
+        """Names in the directory, sorted."""
+        ...
+
+    async def exists(self, path: str) -> bool:
+        """Whether `path` names a file or directory."""
+        ...
+
+
+def check_path(path: str, *, allow_root: bool = False) -> None:
+    """Assert `path` is a well-formed relative path of this interface."""
+    if path == "":
+        assert allow_root, "empty path"
+        return
+    assert not path.startswith("/"), f"absolute path {path!r}"
+    assert "\x00" not in path, f"NUL in path {path!r}"
+    for part in path.split("/"):
+        assert part not in ("", ".", ".."), f"bad path {path!r}"
+
+
+class RealFile:
+    """A file descriptor of `RealFileSystem`; each call is one thread hop."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+
+    def _require_fd(self) -> int:
+        if self._fd is None:
+            raise ValueError("I/O on a closed file")
+        return self._fd
+
+    async def write(self, data: bytes | memoryview) -> None:
+        fd = self._require_fd()
+
+        def write_all() -> None:
+            view = memoryview(data).cast("B")
+            while view:
+                written = os.write(fd, view)
+                assert written > 0
+                view = view[written:]
+
+        await trio.to_thread.run_sync(write_all)
+
+    async def sync(self) -> None:
+        await trio.to_thread.run_sync(os.fsync, self._require_fd())
+
+    async def read_at(self, offset: int, size: int) -> bytes:
+        assert offset >= 0 and size >= 0
+        fd = self._require_fd()
+
+        def read_full() -> bytes:
+            parts: list[bytes] = []
+            got = 0
+            while got < size:
+                part = os.pread(fd, size - got, offset + got)
+                if not part:
+                    break
+                parts.append(part)
+                got += len(part)
+            return parts[0] if len(parts) == 1 else b"".join(parts)
+
+        return await trio.to_thread.run_sync(read_full)
+
+    async def size(self) -> int:
+        st = await trio.to_thread.run_sync(os.fstat, self._require_fd())
+        return st.st_size
+
+    async def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            await trio.to_thread.run_sync(os.close, fd)
+
+
+class RealFileSystem:
+    """`FileSystem` on the host's filesystem under `root` (os.* in worker threads)."""
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.abspath(root)
+
+    def _abs(self, path: str, *, allow_root: bool = False) -> str:
+        check_path(path, allow_root=allow_root)
+        return os.path.join(self.root, path) if path else self.root
+
+    async def open_write(self, path: str) -> RealFile:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        fd = await trio.to_thread.run_sync(os.open, self._abs(path), flags, 0o644)
+        return RealFile(fd)
+
+    async def open_read(self, path: str) -> RealFile:
+        fd = await trio.to_thread.run_sync(os.open, self._abs(path), os.O_RDONLY | os.O_CLOEXEC)
+        return RealFile(fd)
+
+    async def rename(self, src: str, dst: str) -> None:
+        await trio.to_thread.run_sync(os.replace, self._abs(src), self._abs(dst))
+
+    async def remove(self, path: str, *, missing_ok: bool = False) -> None:
+        target = self._abs(path)
+
+        def unlink() -> None:
+            try:
+                os.unlink(target)
+            except FileNotFoundError:
+                if not missing_ok:
+                    raise
+
+        await trio.to_thread.run_sync(unlink)
+
+    async def sync_dir(self, path: str) -> None:
+        target = self._abs(path, allow_root=True)
+
+        def fsync_dir() -> None:
+            fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+        await trio.to_thread.run_sync(fsync_dir)
+
+    async def makedirs(self, path: str) -> None:
+        target = self._abs(path, allow_root=True)
+        await trio.to_thread.run_sync(lambda: os.makedirs(target, exist_ok=True))
+
+    async def listdir(self, path: str) -> list[str]:
+        target = self._abs(path, allow_root=True)
+        return await trio.to_thread.run_sync(lambda: sorted(os.listdir(target)))
+
+    async def exists(self, path: str) -> bool:
+        return await trio.to_thread.run_sync(os.path.lexists, self._abs(path, allow_root=True))

@@ -1,0 +1,140 @@
+"""The one metadata store interface: an ordered key-value store (LevelDB's model).
+
+A simulator swaps in an in-memory model for `LevelDBMetaStore`.
+
+Contract:
+- Keys and values are bytes; keys order bytewise (memcmp).
+- `write` applies its puts and deletes as one atomic batch: after a crash
+  either all of it is there or none. With sync=True the batch is durable
+  when `write` returns (use it for anything acknowledged to a client); with
+  sync=False a crash may lose it (wholly) together with later batches.
+  Within a batch, a key both put and deleted ends up deleted.
+- Reads see every batch whose `write` has returned.
+- `scan` yields (key, value) pairs in key order, lazily, in bounded batches.
+  It is not a snapshot: a write that lands while a scan is in progress may
+  or may not be seen by the later part of it; every pair yielded was true
+  at some instant during the scan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Protocol
+
+import plyvel
+import trio
+
+SCAN_BATCH_ENTRIES = 256
+
+
+class MetaStore(Protocol):
+    async def get(self, key: bytes) -> bytes | None: ...
+
+    async def write(
+        self,
+        puts: Sequence[tuple[bytes, bytes]],
+        deletes: Sequence[bytes],
+        *,
+        sync: bool,
+    ) -> None: ...
+
+    def scan(
+        self,
+        prefix: bytes,
+        start_after: bytes | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[tuple[bytes, bytes]]: ...
+
+    async def close(self) -> None: ...
+
+
+def prefix_upper_bound(prefix: bytes) -> bytes | None:
+    """The smallest key greater than every key starting with `prefix`, or None."""
+    stripped = prefix.rstrip(b"\xff")
+    if not stripped:
+        return None
+    return stripped[:-1] + bytes([stripped[-1] + 1])
+
+
+class LevelDBMetaStore:
+    """`MetaStore` on plyvel; each blocking call is one trio.to_thread hop."""
+
+    def __init__(self, db: Any) -> None:
+        self._db: Any = db
+        self._closed = False
+
+    @classmethod
+    async def open(cls, path: str) -> LevelDBMetaStore:
+        db = await trio.to_thread.run_sync(
+            lambda: plyvel.DB(path, create_if_missing=True, paranoid_checks=True)
+        )
+        return cls(db)
+
+    async def get(self, key: bytes) -> bytes | None:
+        assert not self._closed
+        value: bytes | None = await trio.to_thread.run_sync(self._db.get, key)
+        return value
+
+    async def write(
+        self,
+        puts: Sequence[tuple[bytes, bytes]],
+        deletes: Sequence[bytes],
+        *,
+        sync: bool,
+    ) -> None:
+        assert not self._closed
+        db = self._db
+
+        def apply() -> None:
+            # transaction=True: an exception while building the batch writes nothing.
+            with db.write_batch(sync=sync, transaction=True) as batch:
+                for key, value in puts:
+                    batch.put(key, value)
+                for key in deletes:
+                    batch.delete(key)
+
+        await trio.to_thread.run_sync(apply)
+
+    async def scan(
+        self,
+        prefix: bytes,
+        start_after: bytes | None = None,
+        limit: int | None = None,
+    ) -> AsyncIterator[tuple[bytes, bytes]]:
+        assert limit is None or limit >= 0
+        stop = prefix_upper_bound(prefix)
+        if start_after is not None and start_after >= prefix:
+            start, include_start = start_after, False
+        else:
+            start, include_start = prefix, True
+        remaining = limit
+        while remaining is None or remaining > 0:
+            assert not self._closed
+            want = SCAN_BATCH_ENTRIES if remaining is None else min(remaining, SCAN_BATCH_ENTRIES)
+            batch = await trio.to_thread.run_sync(
+                self._read_batch, start, include_start, stop, want
+            )
+            for key, value in batch:
+                assert key.startswith(prefix)
+                yield key, value
+            if len(batch) < want:
+                return
+            if remaining is not None:
+                remaining -= len(batch)
+            start, include_start = batch[-1][0], False
+
+    def _read_batch(
+        self, start: bytes, include_start: bool, stop: bytes | None, want: int
+    ) -> list[tuple[bytes, bytes]]:
+        out: list[tuple[bytes, bytes]] = []
+        with self._db.iterator(start=start, stop=stop, include_start=include_start) as it:
+            for key, value in it:
+                out.append((key, value))
+                if len(out) >= want:
+                    break
+        return out
+
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await trio.to_thread.run_sync(self._db.close)

@@ -1,0 +1,355 @@
+"""`Store`: the storage API the S3 handlers call.
+
+Data directory layout: meta/ (LevelDB), blobs/<xx>/<id> (object bytes, by
+internal id), tmp/ (writes in progress). See records.py for the key layout.
+
+Write path (PUT): preconditions are checked (fail fast), the body streams
+into a durable blob (blobs.py), then, under the commit lock, the bucket and
+the preconditions are checked again and the record is written with
+sync=True; only then does the PUT return. The old blob of an overwrite is
+removed after the new record is durable. Any failure before the commit
+removes the new blob: an unacknowledged PUT leaves nothing.
+
+Concurrency: one `trio.Lock` serialises every check-and-commit (object
+puts and deletes, bucket creation and deletion), so racing conditional
+PUTs have exactly one winner and a bucket cannot be deleted while a put
+into it commits. Readers take no lock: an open blob file stays readable
+after an overwrite or delete removes its name (POSIX semantics).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from types import TracebackType
+
+import trio
+
+from hamster.runtime import Runtime
+from hamster.s3.errors import S3Error
+from hamster.storage import records
+from hamster.storage.blobs import BLOBS_DIR, TMP_DIR, BlobStore, BodySource, blob_path
+from hamster.storage.fs import FileSystem, ReadableFile, RealFileSystem
+from hamster.storage.meta import LevelDBMetaStore, MetaStore
+from hamster.storage.records import BucketInfo, ObjectInfo
+from hamster.storage.recovery import RecoveryReport, recover
+
+log = logging.getLogger("hamster.storage")
+
+META_DIR = "meta"
+MAX_SIZE_BYTES = 5 * 1024**3
+OPEN_RETRIES_MAX = 8
+
+__all__ = [
+    "BodySource",
+    "BucketInfo",
+    "ObjectInfo",
+    "ObjectReader",
+    "PutRequest",
+    "Store",
+]
+
+
+@dataclass(frozen=True)
+class PutRequest:
+    bucket: str
+    key: str
+    content_type: str | None = None
+    content_encoding: str | None = None
+    content_disposition: str | None = None
+    content_language: str | None = None
+    cache_control: str | None = None
+    expires: str | None = None
+    user_metadata: tuple[tuple[str, str], ...] = ()
+    # Declared length; a body of a different length -> IncompleteBody.
+    content_length: int | None = None
+    # 16 raw bytes from Content-MD5; mismatch -> BadDigest.
+    content_md5: bytes | None = None
+    # Unquoted etag ("*": any): key missing -> NoSuchKey, mismatch -> PreconditionFailed.
+    if_match: str | None = None
+    # Key exists -> PreconditionFailed.
+    if_none_match_star: bool = False
+    # Larger body -> EntityTooLarge (the declared length is checked first).
+    max_size_bytes: int = MAX_SIZE_BYTES
+
+
+def _no_such_bucket(bucket: str) -> S3Error:
+    return S3Error("NoSuchBucket", extra={"BucketName": bucket})
+
+
+def _no_such_key(key: str) -> S3Error:
+    return S3Error("NoSuchKey", extra={"Key": key})
+
+
+def check_preconditions(req: PutRequest, current: ObjectInfo | None) -> None:
+    """Raise the S3Error a conditional PUT gets against `current`, if any."""
+    if req.if_none_match_star and current is not None:
+        raise S3Error("PreconditionFailed", extra={"Condition": "If-None-Match"})
+    if req.if_match is not None:
+        if current is None:
+            raise _no_such_key(req.key)
+        if req.if_match != "*" and req.if_match != current.etag:
+            raise S3Error("PreconditionFailed", extra={"Condition": "If-Match"})
+
+
+class ObjectReader:
+    """An open object: `info` and the blob file it was read from.
+
+    The bytes stay those of `info` even if the key is overwritten or deleted
+    meanwhile. Use as `async with`, or call `aclose`.
+    """
+
+    def __init__(self, info: ObjectInfo, file: ReadableFile) -> None:
+        self.info = info
+        self._file = file
+
+    async def stream(
+        self, start: int, length: int, chunk_bytes: int = 1 << 20
+    ) -> AsyncIterator[bytes]:
+        """Yield bytes [start, start+length) in chunks of at most chunk_bytes."""
+        assert 0 <= start and 0 <= length and start + length <= self.info.size
+        assert chunk_bytes > 0
+        offset, end = start, start + length
+        while offset < end:
+            data = await self._file.read_at(offset, min(chunk_bytes, end - offset))
+            if not data:
+                log.error(
+                    "blob %s of %s/%s ends at %d, record says %d bytes",
+                    self.info.blob_id,
+                    self.info.bucket,
+                    self.info.key,
+                    offset,
+                    self.info.size,
+                )
+                raise S3Error("InternalError")
+            offset += len(data)
+            yield data
+
+    async def aclose(self) -> None:
+        await self._file.close()
+
+    async def __aenter__(self) -> ObjectReader:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+class Store:
+    """The storage engine. Open with `await Store.open(...)`; `close` when done."""
+
+    def __init__(
+        self, fs: FileSystem, meta: MetaStore, runtime: Runtime, recovery: RecoveryReport
+    ) -> None:
+        self.fs = fs
+        self.meta = meta
+        self.runtime = runtime
+        self.blobs = BlobStore(fs)
+        self.recovery = recovery
+        self._commit_lock = trio.Lock()
+
+    @classmethod
+    async def open(
+        cls,
+        data_dir: str,
+        runtime: Runtime,
+        *,
+        fs: FileSystem | None = None,
+        meta: MetaStore | None = None,
+    ) -> Store:
+        """Create the layout if needed, run recovery, return the store.
+
+        A given `meta` is owned by the store from here on (closed by `close`).
+        """
+        if fs is None:
+            fs = RealFileSystem(data_dir)
+        for path in ("", TMP_DIR, BLOBS_DIR):
+            await fs.makedirs(path)
+        await fs.sync_dir("")
+        if meta is None:
+            await fs.makedirs(META_DIR)
+            meta = await LevelDBMetaStore.open(os.path.join(data_dir, META_DIR))
+        try:
+            info = await meta.get(records.STORE_INFO_KEY)
+            if info is None:
+                value = records.encode_store_info(runtime.now_ns())
+                await meta.write([(records.STORE_INFO_KEY, value)], [], sync=True)
+            else:
+                records.decode_store_info(info)  # refuses a newer format
+            report = await recover(fs, meta)
+        except BaseException:
+            with trio.CancelScope(shield=True):
+                await meta.close()
+            raise
+        return cls(fs, meta, runtime, report)
+
+    async def close(self) -> None:
+        await self.meta.close()
+
+    # --- buckets -----------------------------------------------------------
+
+    async def create_bucket(self, name: str, owner: str, location: str) -> BucketInfo:
+        async with self._commit_lock:
+            existing = await self.get_bucket(name)
+            if existing is not None:
+                if existing.owner == owner:
+                    raise S3Error("BucketAlreadyOwnedByYou", extra={"BucketName": name})
+                raise S3Error("BucketAlreadyExists", extra={"BucketName": name})
+            info = BucketInfo(
+                name=name, owner=owner, created_ns=self.runtime.now_ns(), location=location
+            )
+            with trio.CancelScope(shield=True):
+                await self.meta.write(
+                    [(records.bucket_key(name), records.encode_bucket(info))], [], sync=True
+                )
+            return info
+
+    async def get_bucket(self, name: str) -> BucketInfo | None:
+        value = await self.meta.get(records.bucket_key(name))
+        return None if value is None else records.decode_bucket(value)
+
+    async def list_buckets(self) -> list[BucketInfo]:
+        return [
+            records.decode_bucket(value)
+            async for _key, value in self.meta.scan(records.BUCKET_PREFIX)
+        ]
+
+    async def delete_bucket(self, name: str) -> None:
+        async with self._commit_lock:
+            if await self.get_bucket(name) is None:
+                raise _no_such_bucket(name)
+            first = [kv async for kv in self.meta.scan(records.object_prefix(name), limit=1)]
+            if first:
+                raise S3Error("BucketNotEmpty", extra={"BucketName": name})
+            with trio.CancelScope(shield=True):
+                await self.meta.write([], [records.bucket_key(name)], sync=True)
+
+    # --- objects -----------------------------------------------------------
+
+    async def _get_object(self, bucket: str, key: str) -> ObjectInfo | None:
+        value = await self.meta.get(records.object_key(bucket, key))
+        return None if value is None else records.decode_object(bucket, value)
+
+    async def _require_bucket(self, bucket: str) -> None:
+        if await self.meta.get(records.bucket_key(bucket)) is None:
+            raise _no_such_bucket(bucket)
+
+    async def head_object(self, bucket: str, key: str) -> ObjectInfo:
+        info = await self._get_object(bucket, key)
+        if info is None:
+            await self._require_bucket(bucket)
+            raise _no_such_key(key)
+        return info
+
+    async def open_object(self, bucket: str, key: str) -> ObjectReader:
+        previous: str | None = None
+        for _attempt in range(OPEN_RETRIES_MAX):
+            info = await self.head_object(bucket, key)
+            try:
+                file = await self.fs.open_read(blob_path(info.blob_id))
+            except FileNotFoundError:
+                if info.blob_id == previous:
+                    break  # the record did not move: its blob is really gone
+                # A concurrent overwrite or delete may have removed it: re-read.
+                previous = info.blob_id
+                continue
+            return ObjectReader(info, file)
+        log.error(
+            "object %s/%s: blob %s is missing; refusing to serve it", bucket, key, previous
+        )
+        raise S3Error("InternalError", message=f"The data of object {key!r} is missing.")
+
+    async def put_object(self, req: PutRequest, body: BodySource) -> ObjectInfo:
+        """Store `body` under req.bucket/req.key; see the module docstring."""
+        if req.content_md5 is not None and len(req.content_md5) != 16:
+            raise S3Error("InvalidDigest")
+        await self._require_bucket(req.bucket)
+        if req.if_none_match_star or req.if_match is not None:
+            check_preconditions(req, await self._get_object(req.bucket, req.key))
+        blob_id = self.runtime.new_id()
+        written = await self.blobs.write(
+            blob_id,
+            body,
+            content_length=req.content_length,
+            max_size_bytes=req.max_size_bytes,
+            content_md5=req.content_md5,
+        )
+        assert written.blob_id == blob_id
+        info = ObjectInfo(
+            bucket=req.bucket,
+            key=req.key,
+            size=written.size,
+            etag=written.md5.hex(),
+            last_modified_ns=self.runtime.now_ns(),
+            content_type=req.content_type,
+            content_encoding=req.content_encoding,
+            content_disposition=req.content_disposition,
+            content_language=req.content_language,
+            cache_control=req.cache_control,
+            expires=req.expires,
+            user_metadata=req.user_metadata,
+            blob_id=blob_id,
+        )
+        committed = False
+        try:
+            old = await self._commit(req, info)
+            committed = True
+        finally:
+            if not committed:
+                with trio.CancelScope(shield=True):
+                    await self.blobs.remove(blob_id)
+        if old is not None:
+            with trio.CancelScope(shield=True):
+                await self.blobs.remove(old.blob_id)
+        return info
+
+    async def _commit(self, req: PutRequest, info: ObjectInfo) -> ObjectInfo | None:
+        """Check bucket and preconditions and write the record, atomically.
+
+        Returns the record it replaced. Shielded once the write starts: a
+        record that may have reached disk is never followed by cleanup.
+        """
+        async with self._commit_lock:
+            await self._require_bucket(req.bucket)
+            old = await self._get_object(req.bucket, req.key)
+            check_preconditions(req, old)
+            assert old is None or old.blob_id != info.blob_id
+            with trio.CancelScope(shield=True):
+                await self.meta.write(
+                    [(records.object_key(req.bucket, req.key), records.encode_object(info))],
+                    [],
+                    sync=True,
+                )
+            return old
+
+    async def delete_object(self, bucket: str, key: str) -> None:
+        async with self._commit_lock:
+            await self._require_bucket(bucket)
+            old = await self._get_object(bucket, key)
+            if old is None:
+                return
+            with trio.CancelScope(shield=True):
+                await self.meta.write([], [records.object_key(bucket, key)], sync=True)
+        with trio.CancelScope(shield=True):
+            await self.blobs.remove(old.blob_id)
+
+    async def iter_objects(
+        self, bucket: str, prefix: str = "", start_after: str = ""
+    ) -> AsyncIterator[ObjectInfo]:
+        """Objects of `bucket` whose key starts with `prefix` and sorts after
+        `start_after`, in key order (UTF-8 bytes), read lazily.
+
+        NoSuchBucket (at the first iteration) if the bucket does not exist.
+        """
+        await self._require_bucket(bucket)
+        base = records.object_prefix(bucket)
+        after = base + start_after.encode() if start_after else None
+        async for _key, value in self.meta.scan(base + prefix.encode(), start_after=after):
+            yield records.decode_object(bucket, value)

@@ -1,0 +1,147 @@
+"""The contract of `FileSystem`, run against every implementation.
+
+To add an implementation (e.g. the simulator's mock), add a factory to
+`FACTORIES`: it gets a fresh empty directory and returns a FileSystem whose
+root is empty.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from hamster.storage.fs import FileSystem, RealFileSystem
+
+FACTORIES: dict[str, Callable[[Path], FileSystem]] = {
+    "real": lambda tmp: RealFileSystem(str(tmp / "root")),
+}
+
+
+@pytest.fixture(params=sorted(FACTORIES))
+async def fs(request: pytest.FixtureRequest, tmp_path: Path) -> FileSystem:
+    made = FACTORIES[request.param](tmp_path)
+    await made.makedirs("")
+    return made
+
+
+async def write_file(fs: FileSystem, path: str, data: bytes) -> None:
+    f = await fs.open_write(path)
+    try:
+        await f.write(data)
+        await f.sync()
+    finally:
+        await f.close()
+
+
+async def read_file(fs: FileSystem, path: str) -> bytes:
+    f = await fs.open_read(path)
+    try:
+        return await f.read_at(0, await f.size())
+    finally:
+        await f.close()
+
+
+async def test_write_then_read_round_trip(fs: FileSystem) -> None:
+    data = bytes(range(256)) * 5000  # > 1 MiB
+    f = await fs.open_write("a")
+    await f.write(data[:1000])
+    await f.write(memoryview(data)[1000:])
+    await f.sync()
+    await f.close()
+    r = await fs.open_read("a")
+    assert await r.size() == len(data)
+    assert await r.read_at(0, len(data)) == data
+    assert await r.read_at(10, 5) == data[10:15]
+    assert await r.read_at(len(data) - 3, 100) == data[-3:]  # short at EOF
+    assert await r.read_at(len(data), 10) == b""
+    assert await r.read_at(len(data) + 10, 10) == b""
+    await r.close()
+    await r.close()  # idempotent
+
+
+async def test_empty_file(fs: FileSystem) -> None:
+    await write_file(fs, "empty", b"")
+    assert await read_file(fs, "empty") == b""
+
+
+async def test_open_write_is_exclusive(fs: FileSystem) -> None:
+    await write_file(fs, "x", b"1")
+    with pytest.raises(FileExistsError):
+        await fs.open_write("x")
+    assert await read_file(fs, "x") == b"1"
+
+
+async def test_open_write_needs_parent(fs: FileSystem) -> None:
+    with pytest.raises(FileNotFoundError):
+        await fs.open_write("no/such/dir")
+
+
+async def test_open_read_missing(fs: FileSystem) -> None:
+    with pytest.raises(FileNotFoundError):
+        await fs.open_read("missing")
+
+
+async def test_closed_file_refuses_io(fs: FileSystem) -> None:
+    f = await fs.open_write("c")
+    await f.close()
+    with pytest.raises(ValueError):
+        await f.write(b"x")
+
+
+async def test_makedirs_listdir_exists(fs: FileSystem) -> None:
+    assert await fs.listdir("") == []
+    await fs.makedirs("d/e/f")
+    await fs.makedirs("d/e/f")  # exists: fine
+    assert await fs.exists("d/e")
+    assert not await fs.exists("d/x")
+    await write_file(fs, "d/b", b"")
+    await write_file(fs, "d/a", b"")
+    assert await fs.listdir("d") == ["a", "b", "e"]
+    assert await fs.listdir("") == ["d"]
+    await fs.sync_dir("d")
+    await fs.sync_dir("")
+    with pytest.raises(FileNotFoundError):
+        await fs.listdir("nope")
+
+
+async def test_rename_replaces_atomically(fs: FileSystem) -> None:
+    await fs.makedirs("t")
+    await fs.makedirs("b")
+    await write_file(fs, "t/new", b"new")
+    await write_file(fs, "b/obj", b"old")
+    await fs.rename("t/new", "b/obj")
+    await fs.sync_dir("b")
+    assert await read_file(fs, "b/obj") == b"new"
+    assert not await fs.exists("t/new")
+    assert await fs.listdir("t") == []
+    with pytest.raises(FileNotFoundError):
+        await fs.rename("t/new", "b/other")
+
+
+async def test_remove(fs: FileSystem) -> None:
+    await write_file(fs, "r", b"1")
+    await fs.remove("r")
+    assert not await fs.exists("r")
+    with pytest.raises(FileNotFoundError):
+        await fs.remove("r")
+    await fs.remove("r", missing_ok=True)
+
+
+async def test_open_file_survives_remove_and_replace(fs: FileSystem) -> None:
+    await write_file(fs, "f", b"first")
+    held = await fs.open_read("f")
+    await write_file(fs, "g", b"second!")
+    await fs.rename("g", "f")
+    assert await read_file(fs, "f") == b"second!"
+    assert await held.read_at(0, 100) == b"first"
+    await fs.remove("f")
+    assert await held.read_at(0, 100) == b"first"
+    await held.close()
+
+
+@pytest.mark.parametrize("bad", ["/abs", "a/../b", "a//b", "./a", "a/", ".."])
+async def test_rejects_malformed_paths(fs: FileSystem, bad: str) -> None:
+    with pytest.raises(AssertionError):
+        await fs.open_write(bad)

@@ -1,0 +1,108 @@
+"""The contract of `MetaStore` (LevelDB now; the simulator's model later)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from hamster.storage import meta as meta_module
+from hamster.storage.meta import LevelDBMetaStore, MetaStore, prefix_upper_bound
+
+FACTORIES: dict[str, Callable[[Path], Awaitable[MetaStore]]] = {
+    "leveldb": lambda tmp: LevelDBMetaStore.open(str(tmp / "meta")),
+}
+
+
+@pytest.fixture(params=sorted(FACTORIES))
+async def meta(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[MetaStore]:
+    store = await FACTORIES[request.param](tmp_path)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+async def collect(
+    meta: MetaStore, prefix: bytes, start_after: bytes | None = None, limit: int | None = None
+) -> list[bytes]:
+    return [k async for k, _v in meta.scan(prefix, start_after=start_after, limit=limit)]
+
+
+def test_prefix_upper_bound() -> None:
+    assert prefix_upper_bound(b"o/") == b"o0"
+    assert prefix_upper_bound(b"a\xff") == b"b"
+    assert prefix_upper_bound(b"\xff\xff") is None
+    assert prefix_upper_bound(b"") is None
+
+
+async def test_get_put_delete(meta: MetaStore) -> None:
+    assert await meta.get(b"k") is None
+    await meta.write([(b"k", b"v")], [], sync=True)
+    assert await meta.get(b"k") == b"v"
+    await meta.write([(b"k", b"w")], [], sync=False)
+    assert await meta.get(b"k") == b"w"
+    await meta.write([], [b"k"], sync=True)
+    assert await meta.get(b"k") is None
+    await meta.write([], [b"never-there"], sync=True)  # deleting a missing key is fine
+
+
+async def test_batch_applies_puts_and_deletes_together(meta: MetaStore) -> None:
+    await meta.write([(b"a", b"1"), (b"b", b"2")], [], sync=True)
+    await meta.write([(b"c", b"3"), (b"d", b"4")], [b"a", b"b"], sync=True)
+    assert await collect(meta, b"") == [b"c", b"d"]
+
+
+async def test_batch_put_and_delete_same_key_ends_deleted(meta: MetaStore) -> None:
+    await meta.write([(b"x", b"1")], [b"x"], sync=True)
+    assert await meta.get(b"x") is None
+
+
+async def test_failed_batch_writes_nothing(meta: MetaStore) -> None:
+    with pytest.raises(TypeError):
+        await meta.write([(b"a", b"1"), (b"b", None)], [], sync=True)  # type: ignore[list-item]
+    assert await meta.get(b"a") is None
+
+
+async def test_scan_order_prefix_start_after_limit(meta: MetaStore) -> None:
+    keys = [b"o/b\x00", b"o/b\x00a", b"o/b\x00a/b", b"o/b\x00b", b"o/b\x00\xc3\xa9", b"o/b\x00~"]
+    others = [b"o/a\x00z", b"o/ba\x00a", b"b/b", b"o/c"]
+    await meta.write([(k, k[::-1]) for k in reversed(keys + others)], [], sync=True)
+    assert await collect(meta, b"o/b\x00") == sorted(keys)
+    pairs = [(k, v) async for k, v in meta.scan(b"o/b\x00")]
+    assert all(v == k[::-1] for k, v in pairs)
+    assert await collect(meta, b"o/b\x00a") == [b"o/b\x00a", b"o/b\x00a/b"]
+    assert await collect(meta, b"o/b\x00", start_after=b"o/b\x00a") == [
+        b"o/b\x00a/b",
+        b"o/b\x00b",
+        b"o/b\x00~",
+        b"o/b\x00\xc3\xa9",
+    ]
+    # start_after before the prefix: the whole prefix; after it: nothing.
+    assert await collect(meta, b"o/b\x00", start_after=b"a") == sorted(keys)
+    assert await collect(meta, b"o/b\x00", start_after=b"p") == []
+    assert await collect(meta, b"o/b\x00", limit=2) == sorted(keys)[:2]
+    assert await collect(meta, b"o/b\x00", limit=0) == []
+    assert await collect(meta, b"zzz") == []
+    assert await collect(meta, b"") == sorted(keys + others)
+
+
+async def test_scan_crosses_batches(meta: MetaStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(meta_module, "SCAN_BATCH_ENTRIES", 3)
+    keys = [b"p/%03d" % i for i in range(10)]
+    await meta.write([(k, b"") for k in keys], [], sync=True)
+    assert await collect(meta, b"p/") == keys
+    assert await collect(meta, b"p/", limit=7) == keys[:7]
+    assert await collect(meta, b"p/", limit=6) == keys[:6]
+    assert await collect(meta, b"p/", start_after=keys[4], limit=4) == keys[5:9]
+
+
+async def test_reopen_keeps_synced_writes(tmp_path: Path) -> None:
+    db = await LevelDBMetaStore.open(str(tmp_path / "m"))
+    await db.write([(b"k", b"v")], [], sync=True)
+    await db.close()
+    await db.close()  # idempotent
+    db = await LevelDBMetaStore.open(str(tmp_path / "m"))
+    assert await db.get(b"k") == b"v"
+    await db.close()
