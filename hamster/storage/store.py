@@ -303,12 +303,19 @@ class Store:
             committed = True
         finally:
             if not committed:
-                with trio.CancelScope(shield=True):
-                    await self.blobs.remove(blob_id)
+                await self._discard_blob(blob_id)
         if old is not None:
-            with trio.CancelScope(shield=True):
-                await self.blobs.remove(old.blob_id)
+            await self._discard_blob(old.blob_id)
         return info
+
+    async def _discard_blob(self, blob_id: str) -> None:
+        """Remove a blob no record points to; a failure only leaves an orphan
+        for recovery, so it is logged, not raised (the operation succeeded)."""
+        with trio.CancelScope(shield=True):
+            try:
+                await self.blobs.remove(blob_id)
+            except OSError:
+                log.exception("could not remove unreferenced blob %s; recovery will", blob_id)
 
     async def _commit(self, req: PutRequest, info: ObjectInfo) -> ObjectInfo | None:
         """Check bucket and preconditions and write the record, atomically.
@@ -337,8 +344,7 @@ class Store:
                 return
             with trio.CancelScope(shield=True):
                 await self.meta.write([], [records.object_key(bucket, key)], sync=True)
-        with trio.CancelScope(shield=True):
-            await self.blobs.remove(old.blob_id)
+        await self._discard_blob(old.blob_id)
 
     async def iter_objects(
         self, bucket: str, prefix: str = "", start_after: str = ""

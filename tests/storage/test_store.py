@@ -13,6 +13,7 @@ from hamster.runtime import Runtime
 from hamster.s3.errors import S3Error
 from hamster.storage import ObjectInfo, PutRequest, Store
 from hamster.storage.blobs import blob_path
+from hamster.storage.fs import ReadableFile
 
 from .bodies import BytesBody, FailingBody, GatedBody, checksum_mismatch
 
@@ -370,3 +371,35 @@ async def test_reopen_keeps_objects(tmp_path: Path, runtime: Runtime) -> None:
         assert await read_all(store, "bk", "k") == b"persist"
     finally:
         await store.close()
+
+
+async def test_open_retries_when_a_concurrent_overwrite_removes_the_blob(bk: Store) -> None:
+    await put(bk, "k", b"old")
+    real_open_read = bk.fs.open_read
+    overwritten = False
+
+    async def racing_open_read(path: str) -> ReadableFile:
+        nonlocal overwritten
+        if not overwritten:
+            overwritten = True
+            # Between reading the record and opening its blob, an overwrite lands.
+            await put(bk, "k", b"new")
+        return await real_open_read(path)
+
+    bk.fs.open_read = racing_open_read  # type: ignore[method-assign]
+    assert await read_all(bk, "bk", "k") == b"new"
+    assert overwritten
+
+
+async def test_open_after_concurrent_delete_is_no_such_key(bk: Store) -> None:
+    await put(bk, "k", b"old")
+    real_open_read = bk.fs.open_read
+
+    async def racing_open_read(path: str) -> ReadableFile:
+        await bk.delete_object("bk", "k")
+        return await real_open_read(path)
+
+    bk.fs.open_read = racing_open_read  # type: ignore[method-assign]
+    with pytest.raises(S3Error) as e:
+        await bk.open_object("bk", "k")
+    assert e.value.code == "NoSuchKey"

@@ -1,0 +1,80 @@
+"""Random operation sequences against a dict model, with reopens (recovery)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+
+import trio
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hamster.s3.errors import S3Error
+from hamster.storage import PutRequest, Store
+
+from .bodies import BytesBody
+from .conftest import make_runtime
+
+KEYS = st.sampled_from(["a", "a/b", "b", "é", "a\x00", ""])
+Op = tuple[str, str, bytes]
+OPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("put"), KEYS, st.binary(max_size=64)),
+        st.tuples(st.just("bad_put"), KEYS, st.binary(min_size=1, max_size=64)),
+        st.tuples(st.just("delete"), KEYS, st.just(b"")),
+        st.tuples(st.just("reopen"), st.just(""), st.just(b"")),
+    ),
+    max_size=25,
+)
+
+
+async def check(store: Store, model: dict[str, bytes]) -> None:
+    listed = [o async for o in store.iter_objects("bk")]
+    assert [o.key for o in listed] == sorted(model, key=lambda k: k.encode())
+    for info in listed:
+        async with await store.open_object("bk", info.key) as reader:
+            data = b"".join([c async for c in reader.stream(0, info.size)])
+        assert data == model[info.key]
+        assert info.etag == hashlib.md5(data).hexdigest()
+    root: str = store.fs.root  # type: ignore[attr-defined]
+    blob_files = [f for _dir, _subdirs, files in os.walk(root + "/blobs") for f in files]
+    assert len(blob_files) == len(model)
+
+
+async def run_ops(data_dir: str, ops: list[Op]) -> None:
+    runtime = make_runtime()
+    store = await Store.open(data_dir, runtime)
+    await store.create_bucket("bk", "o", "us-east-1")
+    model: dict[str, bytes] = {}
+    try:
+        for op, key, data in ops:
+            if op == "put":
+                await store.put_object(PutRequest(bucket="bk", key=key), BytesBody(data, 7))
+                model[key] = data
+            elif op == "bad_put":
+                req = PutRequest(bucket="bk", key=key, content_length=len(data) + 1)
+                try:
+                    await store.put_object(req, BytesBody(data, 7))
+                except S3Error as exc:
+                    assert exc.code == "IncompleteBody"
+                else:
+                    raise AssertionError("short body accepted")
+            elif op == "delete":
+                await store.delete_object("bk", key)
+                model.pop(key, None)
+            else:
+                await store.close()
+                store = await Store.open(data_dir, runtime)
+                assert store.recovery.missing == []
+                assert store.recovery.orphans_removed == 0
+            await check(store, model)
+    finally:
+        await store.close()
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(OPS)
+def test_store_matches_model(ops: list[Op]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        trio.run(run_ops, os.path.join(tmp, "d"), ops)
