@@ -1,0 +1,121 @@
+"""The durability protocol of a PUT, observed through recording wrappers of
+the filesystem and metadata interfaces (also exercises injecting both)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+from hamster.storage import PutRequest, Store
+from hamster.storage.blobs import blob_dir, blob_path, tmp_path
+from hamster.storage.fs import FileSystem, ReadableFile, RealFileSystem, WritableFile
+from hamster.storage.meta import LevelDBMetaStore, MetaStore
+
+from .bodies import BytesBody
+from .conftest import make_runtime
+
+
+class RecordingFile:
+    def __init__(self, inner: WritableFile, path: str, log: list[str]) -> None:
+        self.inner, self.path, self.log = inner, path, log
+
+    async def write(self, data: bytes | memoryview) -> None:
+        self.log.append(f"write {self.path}")
+        await self.inner.write(data)
+
+    async def sync(self) -> None:
+        self.log.append(f"sync {self.path}")
+        await self.inner.sync()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+class RecordingFS:
+    def __init__(self, inner: FileSystem, log: list[str]) -> None:
+        self.inner, self.log = inner, log
+
+    async def open_write(self, path: str) -> WritableFile:
+        self.log.append(f"create {path}")
+        return RecordingFile(await self.inner.open_write(path), path, self.log)
+
+    async def open_read(self, path: str) -> ReadableFile:
+        return await self.inner.open_read(path)
+
+    async def rename(self, src: str, dst: str) -> None:
+        self.log.append(f"rename {src} {dst}")
+        await self.inner.rename(src, dst)
+
+    async def remove(self, path: str, *, missing_ok: bool = False) -> None:
+        self.log.append(f"remove {path}")
+        await self.inner.remove(path, missing_ok=missing_ok)
+
+    async def sync_dir(self, path: str) -> None:
+        self.log.append(f"sync_dir {path}")
+        await self.inner.sync_dir(path)
+
+    async def makedirs(self, path: str) -> None:
+        await self.inner.makedirs(path)
+
+    async def listdir(self, path: str) -> list[str]:
+        return await self.inner.listdir(path)
+
+    async def exists(self, path: str) -> bool:
+        return await self.inner.exists(path)
+
+
+class RecordingMeta:
+    def __init__(self, inner: MetaStore, log: list[str]) -> None:
+        self.inner, self.log = inner, log
+
+    async def get(self, key: bytes) -> bytes | None:
+        return await self.inner.get(key)
+
+    async def write(
+        self, puts: Sequence[tuple[bytes, bytes]], deletes: Sequence[bytes], *, sync: bool
+    ) -> None:
+        keys = [k for k, _ in puts] + list(deletes)
+        self.log.append(f"meta {'sync' if sync else 'nosync'} {b','.join(keys)!r}")
+        await self.inner.write(puts, deletes, sync=sync)
+
+    def scan(
+        self, prefix: bytes, start_after: bytes | None = None, limit: int | None = None
+    ) -> AsyncIterator[tuple[bytes, bytes]]:
+        return self.inner.scan(prefix, start_after, limit)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+async def test_put_is_durable_before_commit_and_old_blob_goes_after(tmp_path: Path) -> None:
+    log: list[str] = []
+    data_dir = tmp_path / "d"
+    data_dir.mkdir()
+    (data_dir / "meta").mkdir()
+    fs = RecordingFS(RealFileSystem(str(data_dir)), log)
+    meta = RecordingMeta(await LevelDBMetaStore.open(str(data_dir / "meta")), log)
+    store = await Store.open(str(data_dir), make_runtime(), fs=fs, meta=meta)
+    try:
+        await store.create_bucket("bk", "o", "us-east-1")
+        first = await store.put_object(PutRequest(bucket="bk", key="k"), BytesBody(b"1" * 10))
+        log.clear()
+        second = await store.put_object(
+            PutRequest(bucket="bk", key="k"), BytesBody(b"2" * 3_000_000)
+        )
+        b = second.blob_id
+        assert [e for e in log if not e.startswith("write ")] == [
+            f"create {tmp_path_of(b)}",
+            f"sync {tmp_path_of(b)}",
+            f"rename {tmp_path_of(b)} {blob_path(b)}",
+            f"sync_dir {blob_dir(b)}",
+            "meta sync b'o/bk\\x00k'",
+            f"remove {blob_path(first.blob_id)}",
+        ]
+        writes = [e for e in log if e.startswith("write ")]
+        assert len(writes) == 3  # 1 MiB chunks, not one write per body read
+    finally:
+        await store.close()
+
+
+def tmp_path_of(blob_id: str) -> str:
+    return tmp_path(blob_id)
