@@ -1,0 +1,352 @@
+"""One routing table from an addressed request to the S3 operation it asks for.
+
+A request is described by (method, target, sub-resource, required query
+parameters, required header) where target is the service (``/``), a bucket or
+an object, and the sub-resource is the one S3 keyword in the query
+(``?uploads``, ``?acl``, ``?location`` …; other query parameters such as
+``prefix`` or boto3's ``x-id`` are not keywords). `ROUTES` is read top to
+bottom and the first matching row wins, so specific rows (UploadPartCopy)
+come before general ones (PutObject).
+
+Rows whose op is None are operations S3 has and Hamster v0.1 does not:
+they answer 501 NotImplemented, an honest no. A method that no row of the
+resource knows answers 405 MethodNotAllowed with an ``Allow`` header listing
+the methods that resource does know. Versioned access (``versionId`` other
+than ``null``) is refused the way S3 refuses it on a bucket that has never
+had versioning: 400 InvalidArgument.
+
+The table mirrors Garage's ``src/api/s3/router.rs`` and is tested against the
+request lines of AWS's API reference examples.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from hamster.s3.errors import S3Error
+from hamster.s3.request import S3Request
+
+__all__ = ["KEYWORDS", "ROUTES", "Op", "Route", "Target", "allowed_methods", "route", "target_of"]
+
+
+class Op(enum.Enum):
+    """The S3 operations of Hamster v0.1; values are AWS's operation names."""
+
+    ListBuckets = "ListBuckets"
+    CreateBucket = "CreateBucket"
+    DeleteBucket = "DeleteBucket"
+    HeadBucket = "HeadBucket"
+    GetBucketLocation = "GetBucketLocation"
+    GetBucketVersioning = "GetBucketVersioning"
+    GetBucketAcl = "GetBucketAcl"
+    ListObjects = "ListObjects"
+    ListObjectsV2 = "ListObjectsV2"
+    PutObject = "PutObject"
+    GetObject = "GetObject"
+    HeadObject = "HeadObject"
+    DeleteObject = "DeleteObject"
+    DeleteObjects = "DeleteObjects"
+    CopyObject = "CopyObject"
+    GetObjectAcl = "GetObjectAcl"
+    CreateMultipartUpload = "CreateMultipartUpload"
+    UploadPart = "UploadPart"
+    UploadPartCopy = "UploadPartCopy"
+    CompleteMultipartUpload = "CompleteMultipartUpload"
+    AbortMultipartUpload = "AbortMultipartUpload"
+    ListMultipartUploads = "ListMultipartUploads"
+    ListParts = "ListParts"
+
+
+class Target(enum.Enum):
+    """What a request addresses; values are S3's ResourceType words."""
+
+    SERVICE = "SERVICE"
+    BUCKET = "BUCKET"
+    OBJECT = "OBJECT"
+
+
+# Query parameters that select a sub-resource (S3's "keywords"). At most one
+# may be present; every other parameter is an argument of the operation.
+KEYWORDS = frozenset(
+    {
+        "abac",
+        "accelerate",
+        "acl",
+        "analytics",
+        "attributes",
+        "cors",
+        "delete",
+        "encryption",
+        "intelligent-tiering",
+        "inventory",
+        "legal-hold",
+        "lifecycle",
+        "location",
+        "logging",
+        "metadataConfiguration",
+        "metadataInventoryTable",
+        "metadataJournalTable",
+        "metadataTable",
+        "metrics",
+        "notification",
+        "object-lock",
+        "ownershipControls",
+        "policy",
+        "policyStatus",
+        "publicAccessBlock",
+        "renameObject",
+        "replication",
+        "requestPayment",
+        "restore",
+        "retention",
+        "select",
+        "session",
+        "tagging",
+        "torrent",
+        "uploads",
+        "versioning",
+        "versions",
+        "website",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Route:
+    """One row of the routing table.
+
+    Attributes:
+      method: the HTTP method.
+      target: service, bucket or object.
+      keyword: the sub-resource keyword, None for none.
+      op: the operation, None for an S3 operation Hamster does not implement.
+      name: AWS's operation name (for NotImplemented messages and tests).
+      requires: query parameters that must be present.
+      header: a header that must be present (``x-amz-copy-source``).
+      absent: query parameters that must not be present.
+    """
+
+    method: str
+    target: Target
+    keyword: str | None
+    op: Op | None
+    name: str
+    requires: tuple[str, ...] = ()
+    header: str | None = None
+    absent: tuple[str, ...] = ()
+
+
+def _ok(
+    method: str,
+    target: Target,
+    keyword: str | None,
+    op: Op,
+    *,
+    requires: tuple[str, ...] = (),
+    header: str | None = None,
+    absent: tuple[str, ...] = (),
+) -> Route:
+    return Route(method, target, keyword, op, op.value, requires, header, absent)
+
+
+def _no(method: str, target: Target, keyword: str | None, name: str) -> Route:
+    return Route(method, target, keyword, None, name)
+
+
+_S, _B, _O = Target.SERVICE, Target.BUCKET, Target.OBJECT
+_COPY = "x-amz-copy-source"
+_MULTIPART = ("partNumber", "uploadId")
+
+ROUTES: tuple[Route, ...] = (
+    # -- the service ----------------------------------------------------------
+    _ok("GET", _S, None, Op.ListBuckets),
+    # -- buckets --------------------------------------------------------------
+    _ok("PUT", _B, None, Op.CreateBucket),
+    _ok("DELETE", _B, None, Op.DeleteBucket),
+    _ok("HEAD", _B, None, Op.HeadBucket),
+    _ok("GET", _B, None, Op.ListObjectsV2, requires=("list-type",)),
+    _ok("GET", _B, None, Op.ListObjects),
+    _ok("GET", _B, "location", Op.GetBucketLocation),
+    _ok("GET", _B, "versioning", Op.GetBucketVersioning),
+    _ok("GET", _B, "acl", Op.GetBucketAcl),
+    _ok("GET", _B, "uploads", Op.ListMultipartUploads),
+    _ok("POST", _B, "delete", Op.DeleteObjects),
+    # -- objects --------------------------------------------------------------
+    _ok("PUT", _O, None, Op.UploadPartCopy, requires=_MULTIPART, header=_COPY),
+    _ok("PUT", _O, None, Op.UploadPart, requires=_MULTIPART),
+    _ok("PUT", _O, None, Op.CopyObject, header=_COPY, absent=_MULTIPART),
+    _ok("PUT", _O, None, Op.PutObject, absent=_MULTIPART),
+    _ok("GET", _O, None, Op.ListParts, requires=("uploadId",)),
+    _ok("GET", _O, None, Op.GetObject),
+    _ok("HEAD", _O, None, Op.HeadObject, absent=("uploadId",)),
+    _ok("DELETE", _O, None, Op.AbortMultipartUpload, requires=("uploadId",)),
+    _ok("DELETE", _O, None, Op.DeleteObject),
+    _ok("POST", _O, None, Op.CompleteMultipartUpload, requires=("uploadId",)),
+    _ok("POST", _O, "uploads", Op.CreateMultipartUpload),
+    _ok("GET", _O, "acl", Op.GetObjectAcl),
+    # -- S3 has these; Hamster v0.1 answers 501 NotImplemented ----------------
+    _no("POST", _B, None, "PostObject"),
+    _no("OPTIONS", _B, None, "OptionsPreflight"),
+    _no("OPTIONS", _O, None, "OptionsPreflight"),
+    _no("PUT", _B, "acl", "PutBucketAcl"),
+    _no("PUT", _O, "acl", "PutObjectAcl"),
+    _no("PUT", _B, "versioning", "PutBucketVersioning"),
+    _no("GET", _B, "versions", "ListObjectVersions"),
+    _no("GET", _O, "attributes", "GetObjectAttributes"),
+    _no("POST", _O, "restore", "RestoreObject"),
+    _no("POST", _O, "select", "SelectObjectContent"),
+    _no("PUT", _O, "renameObject", "RenameObject"),
+    _no("GET", _O, "torrent", "GetObjectTorrent"),
+    _no("GET", _B, "session", "CreateSession"),
+    _no("GET", _B, "policyStatus", "GetBucketPolicyStatus"),
+    *(
+        _no(method, _O, keyword, f"{verb}Object{name}")
+        for keyword, name in (
+            ("tagging", "Tagging"),
+            ("legal-hold", "LegalHold"),
+            ("retention", "Retention"),
+        )
+        for method, verb in (("GET", "Get"), ("PUT", "Put"), ("DELETE", "Delete"))
+        if not (method == "DELETE" and keyword != "tagging")
+    ),
+    *(
+        _no(method, _B, keyword, f"{verb}{name}")
+        for keyword, name, methods in (
+            ("accelerate", "BucketAccelerateConfiguration", "GP"),
+            ("analytics", "BucketAnalyticsConfiguration", "GPD"),
+            ("cors", "BucketCors", "GPD"),
+            ("encryption", "BucketEncryption", "GPD"),
+            ("intelligent-tiering", "BucketIntelligentTieringConfiguration", "GPD"),
+            ("inventory", "BucketInventoryConfiguration", "GPD"),
+            ("lifecycle", "BucketLifecycleConfiguration", "GPD"),
+            ("logging", "BucketLogging", "GP"),
+            ("metrics", "BucketMetricsConfiguration", "GPD"),
+            ("notification", "BucketNotificationConfiguration", "GP"),
+            ("object-lock", "ObjectLockConfiguration", "GP"),
+            ("ownershipControls", "BucketOwnershipControls", "GPD"),
+            ("policy", "BucketPolicy", "GPD"),
+            ("publicAccessBlock", "PublicAccessBlock", "GPD"),
+            ("replication", "BucketReplication", "GPD"),
+            ("requestPayment", "BucketRequestPayment", "GP"),
+            ("tagging", "BucketTagging", "GPD"),
+            ("website", "BucketWebsite", "GPD"),
+            ("metadataTable", "BucketMetadataTableConfiguration", "GPD"),
+            ("metadataConfiguration", "BucketMetadataConfiguration", "GPD"),
+            ("abac", "BucketAbac", "GP"),
+        )
+        for letter, method, verb in (
+            ("G", "GET", "Get"),
+            ("P", "PUT", "Put"),
+            ("D", "DELETE", "Delete"),
+        )
+        if letter in methods
+    ),
+)
+
+_METHOD_ORDER = ("GET", "HEAD", "PUT", "POST", "DELETE")
+
+
+def target_of(req: S3Request) -> Target:
+    """Whether `req` addresses the service, a bucket or an object."""
+    if req.bucket is None:
+        return Target.SERVICE
+    if req.key is None:
+        return Target.BUCKET
+    return Target.OBJECT
+
+
+def allowed_methods(target: Target, keyword: str | None) -> tuple[str, ...]:
+    """The methods (target, keyword) answers without further parameters, in a fixed order.
+
+    A row that needs a query parameter or header (CompleteMultipartUpload's
+    ``uploadId``) does not make its method allowed; OPTIONS is never listed.
+    """
+    known = {
+        r.method
+        for r in ROUTES
+        if r.target is target and r.keyword == keyword and not r.requires and r.header is None
+    }
+    return tuple(m for m in _METHOD_ORDER if m in known)
+
+
+def route(req: S3Request) -> Op:
+    """The operation `req` asks for.
+
+    Raises:
+      S3Error("NotImplemented"): an S3 operation Hamster v0.1 does not have,
+        several sub-resource keywords at once, or parameters no operation of
+        this method takes together (``HEAD ?uploadId``).
+      S3Error("MethodNotAllowed"): the resource has no such method; the
+        error carries ``Allow`` and S3's ``Method`` / ``ResourceType`` elements.
+      S3Error("InvalidArgument"): ``versionId`` other than ``null`` (no
+        bucket is ever versioned), or ``list-type`` other than 2.
+    """
+    target = target_of(req)
+    if target is Target.SERVICE:
+        if req.method == "GET":
+            return Op.ListBuckets
+        raise _method_not_allowed(req.method, target, ("GET",))
+
+    keywords = [k for k, _ in req.query if k in KEYWORDS]
+    if len(set(keywords)) > 1:
+        raise S3Error(
+            "NotImplemented",
+            "A request may name only one sub-resource; got " + ", ".join(sorted(set(keywords))),
+        )
+    keyword = keywords[0] if keywords else None
+
+    copy_source = req.header(_COPY) is not None
+    blocked = False  # a row of this method refused a parameter that is present
+    for r in ROUTES:
+        if r.target is not target or r.keyword != keyword or r.method != req.method:
+            continue
+        if any(not req.has_q(p) for p in r.requires):
+            continue
+        if r.header is not None and not copy_source:
+            continue
+        if any(req.has_q(p) for p in r.absent):
+            blocked = True
+            continue
+        if r.op is None:
+            raise S3Error("NotImplemented", f"{r.name} is not implemented by this server")
+        _check_arguments(req, r.op)
+        return r.op
+
+    if blocked or req.method == "OPTIONS":
+        raise S3Error(
+            "NotImplemented",
+            f"{req.method} with these query parameters is not implemented by this server",
+        )
+    allowed = allowed_methods(target, keyword)
+    if not allowed:
+        raise S3Error(
+            "NotImplemented", f"The ?{keyword} sub-resource is not implemented on this resource"
+        )
+    raise _method_not_allowed(req.method, target, allowed)
+
+
+def _check_arguments(req: S3Request, op: Op) -> None:
+    version_id = req.q("versionId")
+    if version_id is not None and version_id != "null":
+        raise S3Error(
+            "InvalidArgument",
+            "Invalid version id specified",
+            extra={"ArgumentName": "versionId", "ArgumentValue": version_id},
+        )
+    if op is Op.ListObjectsV2:
+        list_type = req.q("list-type")
+        if list_type != "2":
+            raise S3Error(
+                "InvalidArgument",
+                "Invalid List Type specified",
+                extra={"ArgumentName": "list-type", "ArgumentValue": list_type or ""},
+            )
+
+
+def _method_not_allowed(method: str, target: Target, allowed: tuple[str, ...]) -> S3Error:
+    return S3Error(
+        "MethodNotAllowed",
+        extra={"Method": method, "ResourceType": target.value},
+        headers={"Allow": ", ".join(allowed)},
+    )

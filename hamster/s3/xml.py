@@ -1,0 +1,298 @@
+"""S3's XML: rendering responses and safely parsing request bodies (pure, no I/O).
+
+Rendering: a tiny element tree (`Element`, built with `el`) rendered by
+`render` with S3's prolog ``<?xml version="1.0" encoding="UTF-8"?>``. Text is
+escaped for XML 1.0; a character XML 1.0 cannot carry (C0 controls other than
+tab/newline/CR, U+FFFE, U+FFFF, lone surrogates) is written as a numeric
+character reference ``&#xN;`` exactly as S3 writes it, so nothing is lost
+(strict parsers reject those documents; clients that list such keys ask for
+``encoding-type=url``). CR is written ``&#xD;`` so it survives parsing.
+
+Parsing: `parse_xml` reads request bodies (CreateBucketConfiguration, Delete,
+CompleteMultipartUpload) with expat, refusing any DTD, entity declaration or
+external entity (billion laughs, XXE), bounding size and depth, and strips
+S3's namespace from element names. Anything wrong is S3Error("MalformedXML").
+"""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from xml.parsers import expat
+
+from hamster.s3.errors import S3Error
+from hamster.s3.httpdate import format_iso8601
+
+__all__ = [
+    "PROLOG",
+    "S3_NS",
+    "XSI_NS",
+    "Element",
+    "acl_xml",
+    "el",
+    "error_xml",
+    "escape_text",
+    "list_buckets_xml",
+    "location_xml",
+    "parse_create_bucket_configuration",
+    "parse_xml",
+    "render",
+    "versioning_xml",
+]
+
+S3_NS = "http://s3.amazonaws.com/doc/2006-03-01/"
+XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+PROLOG = b'<?xml version="1.0" encoding="UTF-8"?>\n'
+XML_BODY_MAX_BYTES = 1 << 20
+XML_DEPTH_MAX = 32
+US_EAST_1 = "us-east-1"
+
+# Characters that need escaping in text or attribute values: markup, quotes, CR,
+# and everything outside XML 1.0's Char production.
+_NEEDS_ESCAPE = re.compile('[&<>"\r\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]')
+_NAMED = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}
+
+
+def escape_text(text: str) -> str:
+    """`text` escaped for XML 1.0 element content or a double-quoted attribute."""
+
+    def replace(m: re.Match[str]) -> str:
+        c = m.group()
+        named = _NAMED.get(c)
+        return named if named is not None else f"&#x{ord(c):X};"
+
+    return _NEEDS_ESCAPE.sub(replace, text)
+
+
+# -- rendering ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Element:
+    """An XML element: name, attributes in order, and children (elements or text)."""
+
+    name: str
+    children: tuple[Element | str, ...] = ()
+    attrs: tuple[tuple[str, str], ...] = ()
+
+
+def el(
+    name: str,
+    *children: Element | str | None,
+    attrs: Mapping[str, str] | None = None,
+) -> Element:
+    """Build an element; None children are dropped (optional elements).
+
+    ``el("Owner", el("ID", owner_id), el("DisplayName", name))``.
+    """
+    kept = tuple(c for c in children if c is not None)
+    return Element(name, kept, tuple(attrs.items()) if attrs else ())
+
+
+def _write(node: Element, out: list[str]) -> None:
+    out.append("<" + node.name)
+    for k, v in node.attrs:
+        out.append(f' {k}="{escape_text(v)}"')
+    if not node.children:
+        out.append("/>" if node.attrs else "></" + node.name + ">")
+        return
+    out.append(">")
+    for child in node.children:
+        if isinstance(child, str):
+            out.append(escape_text(child))
+        else:
+            _write(child, out)
+    out.append("</" + node.name + ">")
+
+
+def render(root: Element) -> bytes:
+    """The UTF-8 document of `root`, with S3's XML prolog."""
+    out: list[str] = []
+    _write(root, out)
+    return PROLOG + "".join(out).encode("utf-8", errors="surrogatepass")
+
+
+def s3_root(name: str, *children: Element | str | None) -> Element:
+    """A root element in S3's namespace (``xmlns="http://s3.amazonaws.com/doc/2006-03-01/"``)."""
+    return el(name, *children, attrs={"xmlns": S3_NS})
+
+
+def error_xml(
+    code: str,
+    message: str,
+    resource: str,
+    request_id: str,
+    extra: Mapping[str, str] | None = None,
+    *,
+    host_id: str = "",
+) -> bytes:
+    """An S3 error body: Code, Message, the extra elements, Resource, RequestId, HostId.
+
+    Like S3, the Error element has no namespace. Resource is omitted when empty.
+    """
+    children: list[Element | str | None] = [el("Code", code), el("Message", message)]
+    for name, value in (extra or {}).items():
+        children.append(el(name, value))
+    children.append(el("Resource", resource) if resource else None)
+    children.append(el("RequestId", request_id))
+    children.append(el("HostId", host_id))
+    return render(el("Error", *children))
+
+
+def _owner(owner_id: str, owner_display_name: str) -> Element:
+    return el("Owner", el("ID", owner_id), el("DisplayName", owner_display_name))
+
+
+def list_buckets_xml(
+    owner_id: str,
+    owner_display_name: str,
+    buckets: Sequence[tuple[str, int]],
+    *,
+    region: str | None = None,
+) -> bytes:
+    """ListAllMyBucketsResult for (name, created_ns) pairs, in the order given.
+
+    `region`, when given, is written as each bucket's BucketRegion (newer SDKs read it).
+    """
+    entries = [
+        el(
+            "Bucket",
+            el("Name", name),
+            el("CreationDate", format_iso8601(created_ns)),
+            el("BucketRegion", region) if region is not None else None,
+        )
+        for name, created_ns in buckets
+    ]
+    return render(
+        s3_root(
+            "ListAllMyBucketsResult",
+            _owner(owner_id, owner_display_name),
+            el("Buckets", *entries),
+        )
+    )
+
+
+def location_xml(location: str) -> bytes:
+    """GetBucketLocation's answer; us-east-1 is the empty LocationConstraint, as S3 has it."""
+    value = "" if location in ("", US_EAST_1) else location
+    return render(el("LocationConstraint", value or None, attrs={"xmlns": S3_NS}))
+
+
+def versioning_xml() -> bytes:
+    """GetBucketVersioning for a bucket whose versioning was never enabled (no Status)."""
+    return render(el("VersioningConfiguration", attrs={"xmlns": S3_NS}))
+
+
+def acl_xml(owner_id: str, owner_display_name: str) -> bytes:
+    """An AccessControlPolicy granting the owner FULL_CONTROL (GetBucketAcl, GetObjectAcl)."""
+    grantee = el(
+        "Grantee",
+        el("ID", owner_id),
+        el("DisplayName", owner_display_name),
+        attrs={"xmlns:xsi": XSI_NS, "xsi:type": "CanonicalUser"},
+    )
+    return render(
+        s3_root(
+            "AccessControlPolicy",
+            _owner(owner_id, owner_display_name),
+            el("AccessControlList", el("Grant", grantee, el("Permission", "FULL_CONTROL"))),
+        )
+    )
+
+
+# -- parsing --------------------------------------------------------------------
+
+
+class _Refused(Exception):
+    """Raised from expat handlers to abort on a forbidden construct."""
+
+
+def _refuse(*_args: object) -> None:
+    raise _Refused
+
+
+def parse_xml(body: bytes, *, max_bytes: int = XML_BODY_MAX_BYTES) -> ET.Element:
+    """Parse a request body safely; element names lose S3's namespace.
+
+    ``<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/">`` and
+    ``<Delete>`` both give an element named ``Delete``; names in other
+    namespaces read ``{uri}local``. Text and tail are as ElementTree has them.
+
+    Raises:
+      S3Error("MalformedXML"): empty, larger than `max_bytes`, not well-formed,
+        nested deeper than 32, or containing a DTD, an entity declaration or
+        an external entity reference.
+    """
+    if len(body) > max_bytes or not body.strip():
+        raise S3Error("MalformedXML")
+    builder = ET.TreeBuilder()
+    parser = expat.ParserCreate(namespace_separator="}")
+    depth = 0
+
+    def start(name: str, attrs: dict[str, str]) -> None:
+        nonlocal depth
+        depth += 1
+        if depth > XML_DEPTH_MAX:
+            raise _Refused
+        builder.start(_name(name), {_name(k): v for k, v in attrs.items()})
+
+    def end(name: str) -> None:
+        nonlocal depth
+        depth -= 1
+        builder.end(_name(name))
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = builder.data
+    parser.StartDoctypeDeclHandler = _refuse
+    parser.EntityDeclHandler = _refuse
+    parser.UnparsedEntityDeclHandler = _refuse
+    parser.ExternalEntityRefHandler = _refuse  # type: ignore[assignment]
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    try:
+        parser.Parse(body, True)
+        root = builder.close()
+    except (_Refused, expat.ExpatError, ValueError, AssertionError, SyntaxError):
+        raise S3Error("MalformedXML") from None
+    return root
+
+
+def _name(expat_name: str) -> str:
+    """ElementTree's ``{uri}local`` form of expat's ``uri}local``, S3's namespace dropped."""
+    uri, sep, local = expat_name.rpartition("}")
+    if not sep or uri == S3_NS:
+        return local
+    return "{" + uri + "}" + local
+
+
+def child_text(parent: ET.Element, name: str) -> str | None:
+    """The text of `parent`'s first child `name` ("" if empty), None if there is none."""
+    child = parent.find(name)
+    if child is None:
+        return None
+    return child.text or ""
+
+
+def children_named(parent: ET.Element, name: str) -> Iterable[ET.Element]:
+    """`parent`'s direct children called `name`, in order."""
+    return (c for c in parent if c.tag == name)
+
+
+def parse_create_bucket_configuration(body: bytes) -> str | None:
+    """The LocationConstraint of a CreateBucket body; None for an empty body or none given.
+
+    An empty ``<LocationConstraint/>`` gives ``""``.
+
+    Raises:
+      S3Error("MalformedXML"): as `parse_xml`, or a root other than
+        CreateBucketConfiguration.
+    """
+    if not body.strip():
+        return None
+    root = parse_xml(body)
+    if root.tag != "CreateBucketConfiguration":
+        raise S3Error("MalformedXML")
+    value = child_text(root, "LocationConstraint")
+    return value.strip() if value is not None else None
