@@ -403,3 +403,26 @@ async def test_open_after_concurrent_delete_is_no_such_key(bk: Store) -> None:
     with pytest.raises(S3Error) as e:
         await bk.open_object("bk", "k")
     assert e.value.code == "NoSuchKey"
+
+
+async def test_put_memory_stays_flat(bk: Store) -> None:
+    import tracemalloc
+
+    class Generated:
+        def __init__(self, total_bytes: int) -> None:
+            self.left = total_bytes
+
+        async def read(self, max_bytes: int) -> bytes:
+            n = min(max_bytes, self.left, 256 * 1024)
+            self.left -= n
+            return b"x" * n
+
+    total = 32 * 1024 * 1024
+    tracemalloc.start()
+    try:
+        info = await bk.put_object(PutRequest(bucket="bk", key="big"), Generated(total))
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert info.size == total
+    assert peak < 6 * 1024 * 1024, f"peak {peak} bytes for a {total}-byte PUT"
