@@ -10,7 +10,7 @@ from types import SimpleNamespace
 from unittest import mock
 from urllib.parse import urlsplit
 
-from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth
+from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth, SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.utils import percent_encode
@@ -79,6 +79,18 @@ def sign_header(
         request.context["client_config"] = SimpleNamespace(s3={"payload_signing_enabled": False})
     with mock.patch("botocore.auth.get_current_datetime", return_value=SIGNED_AT):
         S3SigV4Auth(Credentials(ACCESS_KEY, secret), "s3", REGION).add_auth(request)
+    return _as_received(request, method)
+
+
+def sign_header_keeping_payload(
+    method: str, path: str, query: str, headers: Sequence[tuple[str, str]]
+) -> Signed:
+    """Sign with botocore's generic SigV4Auth, which signs an ``X-Amz-Content-SHA256``
+    header as given (S3SigV4Auth would replace it with the body's hash). Paths
+    must need no normalisation."""
+    request = _request(method, path, query, headers, b"", https=True)
+    with mock.patch("botocore.auth.get_current_datetime", return_value=SIGNED_AT):
+        SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "s3", REGION).add_auth(request)
     return _as_received(request, method)
 
 

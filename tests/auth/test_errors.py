@@ -1,0 +1,330 @@
+"""Refusals of `authenticate`, each with S3's code and extra elements."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from hamster.auth import authenticate, sigv4
+from hamster.s3.errors import S3Error
+from tests.auth import botosign as b
+
+NS = 1_000_000_000
+
+
+def _refused(signed: b.Signed, *, now_ns: int = b.SIGNED_AT_NS, region: str = b.REGION) -> S3Error:
+    with pytest.raises(S3Error) as info:
+        authenticate(
+            method=signed.method,
+            raw_path=signed.raw_path,
+            raw_query=signed.raw_query,
+            headers=signed.headers,
+            lookup_secret=b.lookup,
+            now_ns=now_ns,
+            region=region,
+        )
+    return info.value
+
+
+def _get() -> b.Signed:
+    return b.sign_header("GET", "/bucket/key", "")
+
+
+def _presigned(expires_s: int = 3600) -> b.Signed:
+    return b.sign_query("GET", "/bucket/key", "", expires_s=expires_s)
+
+
+def _with_authorization(signed: b.Signed, value: str) -> b.Signed:
+    return b.with_header(signed, "authorization", value)
+
+
+def test_no_credentials_is_access_denied() -> None:
+    error = _refused(b.Signed("GET", "/bucket/key", "", (("host", b.HOST),)))
+    assert (error.code, error.status, error.text) == ("AccessDenied", 403, "Access Denied")
+
+
+def test_unknown_key_is_invalid_access_key_id() -> None:
+    signed = _get()
+    authorization = b.header(signed, "authorization").replace(b.ACCESS_KEY, "AKIANOBODY")
+    error = _refused(_with_authorization(signed, authorization))
+    assert error.code == "InvalidAccessKeyId"
+    assert error.extra == {"AWSAccessKeyId": "AKIANOBODY"}
+
+
+def test_unknown_key_presigned() -> None:
+    signed = _presigned()
+    signed = replace(signed, raw_query=signed.raw_query.replace(b.ACCESS_KEY, "AKIANOBODY"))
+    assert _refused(signed).code == "InvalidAccessKeyId"
+
+
+def test_bad_signature_carries_s3_debug_elements() -> None:
+    signed = _get()
+    authorization = b.header(signed, "authorization")
+    wrong = "0" * 64
+    error = _refused(_with_authorization(signed, authorization[:-64] + wrong))
+    assert (error.code, error.status) == ("SignatureDoesNotMatch", 403)
+    extra = dict(error.extra or {})
+    assert list(extra) == [
+        "AWSAccessKeyId",
+        "StringToSign",
+        "SignatureProvided",
+        "StringToSignBytes",
+        "CanonicalRequest",
+        "CanonicalRequestBytes",
+    ]
+    assert extra["AWSAccessKeyId"] == b.ACCESS_KEY
+    assert extra["SignatureProvided"] == wrong
+    assert extra["StringToSign"].startswith("AWS4-HMAC-SHA256\n20240501T120000Z\n")
+    assert extra["StringToSignBytes"].startswith("41 57 53 34 2d")  # "AWS4-"
+    assert extra["CanonicalRequest"].startswith("GET\n/bucket/key\n\nhost:localhost:9000\n")
+    assert bytes.fromhex(extra["CanonicalRequestBytes"]) == extra["CanonicalRequest"].encode()
+
+
+@pytest.mark.parametrize(
+    ("authorization", "fragment"),
+    [
+        (
+            "AWS4-HMAC-SHA256 Credential=AKIAHAMSTERTEST00001/20240501/us-east-1/s3/aws4_request",
+            "three components",
+        ),
+        (
+            "AWS4-HMAC-SHA256 Credential=AKIAHAMSTERTEST00001/20240501/us-east-1/s3, "
+            "SignedHeaders=host, Signature=" + "0" * 64,
+            "Credential is mal-formed",
+        ),
+        (
+            "AWS4-HMAC-SHA256 Credential=AKIAHAMSTERTEST00001/20240502/us-east-1/s3/aws4_request, "
+            "SignedHeaders=host, Signature=" + "0" * 64,
+            "Invalid credential date",
+        ),
+        (
+            "AWS4-HMAC-SHA256 Credential=AKIAHAMSTERTEST00001/20240501/us-east-1/ec2/aws4_request, "
+            "SignedHeaders=host, Signature=" + "0" * 64,
+            'incorrect service "ec2"',
+        ),
+        (
+            "AWS4-HMAC-SHA256 Credential=AKIAHAMSTERTEST00001/20240501/us-east-1/s3/aws5_request, "
+            "SignedHeaders=host, Signature=" + "0" * 64,
+            'incorrect terminal "aws5_request"',
+        ),
+        (
+            "AWS4-HMAC-SHA256 Credential=AKIAHAMSTERTEST00001/20240501/us-east-1/s3/aws4_request, "
+            "SignedHeaders=, Signature=" + "0" * 64,
+            "SignedHeaders",
+        ),
+        ("AWS4-HMAC-SHA256 Credential", "malformed"),
+    ],
+)
+def test_malformed_authorization_header(authorization: str, fragment: str) -> None:
+    error = _refused(_with_authorization(_get(), authorization))
+    assert (error.code, error.status) == ("AuthorizationHeaderMalformed", 400)
+    assert fragment in error.text
+
+
+def test_wrong_region_names_the_expected_one() -> None:
+    error = _refused(_get(), region="eu-west-3")
+    assert error.code == "AuthorizationHeaderMalformed"
+    assert "the region 'us-east-1' is wrong; expecting 'eu-west-3'" in error.text
+    assert error.extra == {"Region": "eu-west-3"}
+
+
+def test_wrong_region_presigned() -> None:
+    error = _refused(_presigned(), region="eu-west-3")
+    assert error.code == "AuthorizationQueryParametersError"
+    assert error.extra == {"Region": "eu-west-3"}
+
+
+def test_other_schemes_are_refused_as_unsupported() -> None:
+    error = _refused(_with_authorization(_get(), "AWS AKIAHAMSTERTEST00001:c2lnbmF0dXJl"))
+    assert error.code == "InvalidRequest"
+    assert "AWS4-HMAC-SHA256" in error.text
+    sigv2_query = b.Signed(
+        "GET",
+        "/bucket/key",
+        "AWSAccessKeyId=AKIAHAMSTERTEST00001&Expires=1714568400&Signature=abc%3D",
+        (("host", b.HOST),),
+    )
+    assert _refused(sigv2_query).code == "InvalidRequest"
+
+
+def test_header_and_query_together_is_invalid_argument() -> None:
+    presigned = _presigned()
+    both = replace(_get(), raw_query=presigned.raw_query)
+    assert _refused(both).code == "InvalidArgument"
+
+
+@pytest.mark.parametrize("skew_s", [-901, 901, -86400])
+def test_skew_beyond_fifteen_minutes(skew_s: int) -> None:
+    error = _refused(_get(), now_ns=b.SIGNED_AT_NS + skew_s * NS)
+    assert (error.code, error.status) == ("RequestTimeTooSkewed", 403)
+    assert error.extra is not None
+    assert error.extra["RequestTime"] == "20240501T120000Z"
+    assert error.extra["MaxAllowedSkewMilliseconds"] == "900000"
+    server_time = b.shift_amz_date("20240501T120000Z", skew_s)
+    assert error.extra["ServerTime"].replace("-", "").replace(":", "") == server_time
+
+
+@pytest.mark.parametrize("skew_s", [-900, 900])
+def test_skew_of_fifteen_minutes_is_accepted(skew_s: int) -> None:
+    b.verify(_get(), now_ns=b.SIGNED_AT_NS + skew_s * NS)
+
+
+def test_skew_reports_date_header_as_sent() -> None:
+    signed = b.sign_header("GET", "/bucket/key", "", [("Date", "x")])
+    error = _refused(signed, now_ns=b.SIGNED_AT_NS + 3600 * NS)
+    assert error.code == "RequestTimeTooSkewed"
+    assert error.extra is not None
+    assert error.extra["RequestTime"] == "Wed, 01 May 2024 12:00:00 -0000"
+
+
+@pytest.mark.parametrize("date", [None, "yesterday", "20240501T120000", "20241301T120000Z"])
+def test_missing_or_invalid_date(date: str | None) -> None:
+    signed = _get()
+    headers = tuple((n, v) for n, v in signed.headers if n != "x-amz-date")
+    if date is not None:
+        headers += (("x-amz-date", date),)
+    error = _refused(replace(signed, headers=headers))
+    assert error.code == "AccessDenied"
+    assert "Date or x-amz-date" in error.text
+
+
+def test_missing_content_sha256_is_invalid_request() -> None:
+    signed = _get()
+    headers = tuple((n, v) for n, v in signed.headers if n != "x-amz-content-sha256")
+    error = _refused(replace(signed, headers=headers))
+    assert (error.code, error.status) == ("InvalidRequest", 400)
+    assert error.text == "Missing required header for this request: x-amz-content-sha256"
+
+
+@pytest.mark.parametrize("value", ["abc", "STREAMING-PAYLOAD", "g" * 64])
+def test_invalid_content_sha256_is_invalid_argument(value: str) -> None:
+    error = _refused(b.with_header(_get(), "x-amz-content-sha256", value))
+    assert error.code == "InvalidArgument"
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [
+        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER",
+        "STREAMING-UNSIGNED-PAYLOAD-TRAILER",
+    ],
+)
+def test_streaming_modes_are_returned(mode: str) -> None:
+    signed = b.sign_header_keeping_payload(
+        "PUT",
+        "/bucket/key",
+        "",
+        [("X-Amz-Content-SHA256", mode), ("Content-Encoding", "aws-chunked")],
+    )
+    result = b.verify(signed)
+    assert result.payload == mode
+    assert result.signing_key == sigv4.signing_key(b.SECRET_KEY, "20240501", b.REGION, "s3")
+    assert len(result.seed_signature) == 64
+
+
+def test_unsigned_amz_header_is_access_denied() -> None:
+    signed = b.with_header(_get(), "x-amz-meta-sneaky", "1")
+    error = _refused(signed)
+    assert error.code == "AccessDenied"
+    assert error.extra == {"HeadersNotSigned": "x-amz-meta-sneaky"}
+
+
+def test_session_token_is_refused_honestly() -> None:
+    signed = b.with_header(_get(), "x-amz-security-token", "FwoGZXIvYXdzE")
+    error = _refused(signed)
+    assert error.code == "InvalidAccessKeyId"
+    assert "Temporary security credentials" in error.text
+    presigned = _presigned()
+    presigned = replace(presigned, raw_query=presigned.raw_query + "&X-Amz-Security-Token=abc")
+    assert _refused(presigned).code == "InvalidAccessKeyId"
+
+
+# --- presigned ------------------------------------------------------------------------------
+
+
+def test_presigned_expired() -> None:
+    error = _refused(_presigned(expires_s=60), now_ns=b.SIGNED_AT_NS + 61 * NS)
+    assert (error.code, error.text) == ("AccessDenied", "Request has expired")
+    assert error.extra == {
+        "X-Amz-Expires": "60",
+        "Expires": "2024-05-01T12:01:00Z",
+        "ServerTime": "2024-05-01T12:01:01Z",
+    }
+
+
+def test_presigned_valid_until_expiry() -> None:
+    b.verify(_presigned(expires_s=60), now_ns=b.SIGNED_AT_NS + 60 * NS)
+
+
+def test_presigned_from_the_future() -> None:
+    error = _refused(_presigned(), now_ns=b.SIGNED_AT_NS - 901 * NS)
+    assert error.code == "AccessDenied"
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "fragment"),
+    [
+        ("X-Amz-Expires", "604801", "604800"),
+        ("X-Amz-Expires", "-1", "number"),
+        ("X-Amz-Expires", "soon", "number"),
+        ("X-Amz-Algorithm", "AWS4-HMAC-SHA512", "only supports"),
+        ("X-Amz-Date", "20240501", "ISO8601"),
+        ("X-Amz-Credential", "AKIAHAMSTERTEST00001%2F20240501", "mal-formed"),
+        (
+            "X-Amz-Credential",
+            "AKIAHAMSTERTEST00001%2F20240502%2Fus-east-1%2Fs3%2Faws4_request",
+            "Invalid credential date",
+        ),
+    ],
+)
+def test_presigned_malformed(name: str, value: str, fragment: str) -> None:
+    error = _refused(b.with_query_param(_presigned(), name, value))
+    assert (error.code, error.status) == ("AuthorizationQueryParametersError", 400)
+    assert fragment in error.text
+
+
+@pytest.mark.parametrize("missing", ["X-Amz-Signature", "X-Amz-Date", "X-Amz-SignedHeaders"])
+def test_presigned_missing_parameter(missing: str) -> None:
+    signed = _presigned()
+    query = "&".join(p for p in signed.raw_query.split("&") if not p.startswith(f"{missing}="))
+    error = _refused(replace(signed, raw_query=query))
+    assert error.code == "AuthorizationQueryParametersError"
+    assert "requires" in error.text
+
+
+def test_presigned_payload_hash_from_header() -> None:
+    signed = b.sign_query("PUT", "/bucket/key", "", [("X-Amz-Content-SHA256", "AB" * 32)])
+    assert b.verify(signed).payload == "ab" * 32
+
+
+def test_presigned_payload_hash_from_query() -> None:
+    """``X-Amz-Content-Sha256`` in the query (as MinIO accepts it) signs the payload line."""
+    digest = "ab" * 32
+    scope = sigv4.credential_scope("20240501", b.REGION, "s3")
+    params = [
+        ("X-Amz-Algorithm", sigv4.ALGORITHM),
+        ("X-Amz-Content-Sha256", digest),
+        ("X-Amz-Credential", f"{b.ACCESS_KEY}/{scope}"),
+        ("X-Amz-Date", "20240501T120000Z"),
+        ("X-Amz-Expires", "60"),
+        ("X-Amz-SignedHeaders", "host"),
+    ]
+    creq = sigv4.canonical_request(
+        method="PUT",
+        uri="/bucket/key",
+        query=sigv4.canonical_query(params),
+        headers_block=f"host:{b.HOST}\n",
+        signed_headers="host",
+        payload=digest,
+    )
+    sts = sigv4.string_to_sign(
+        amz_date="20240501T120000Z", scope=scope, canonical_request_bytes=creq.encode()
+    )
+    key = sigv4.signing_key(b.SECRET_KEY, "20240501", b.REGION, "s3")
+    params.append(("X-Amz-Signature", sigv4.signature(key, sts)))
+    query = b.encode_query([(n, v) for n, v in params])
+    signed = b.Signed("PUT", "/bucket/key", query, (("host", b.HOST),))
+    result = b.verify(signed)
+    assert (result.payload, result.presigned) == (digest, True)

@@ -1,0 +1,103 @@
+"""verified_body: the body passes through unchanged, and its end only arrives if it checks."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from hamster.auth import AuthResult, sigv4, verified_body
+from hamster.auth.payload import THREAD_HASH_BYTES_MIN
+from hamster.http.messages import RequestBody
+from hamster.s3.errors import S3Error
+
+
+class FakeBody:
+    """A RequestBody over `data`, giving at most `piece_bytes` per read."""
+
+    def __init__(self, data: bytes, piece_bytes: int | None = None) -> None:
+        self._data = data
+        self._offset = 0
+        self._piece_bytes = piece_bytes
+        self.reads_after_end = 0
+
+    @property
+    def content_length(self) -> int | None:
+        return len(self._data)
+
+    async def read(self, max_bytes: int) -> bytes:
+        size = max_bytes if self._piece_bytes is None else min(max_bytes, self._piece_bytes)
+        chunk = self._data[self._offset : self._offset + size]
+        self._offset += len(chunk)
+        if not chunk:
+            self.reads_after_end += 1
+        return chunk
+
+
+def _auth(payload: str) -> AuthResult:
+    return AuthResult(access_key="AKIA", payload=payload)
+
+
+async def _read_all(body: RequestBody, max_bytes: int) -> bytes:
+    parts = []
+    while chunk := await body.read(max_bytes):
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+DATA = bytes(range(256)) * 40
+
+
+@pytest.mark.parametrize(("max_bytes", "piece_bytes"), [(1 << 20, None), (1, None), (7, 3)])
+async def test_matching_digest(max_bytes: int, piece_bytes: int | None) -> None:
+    raw = FakeBody(DATA, piece_bytes)
+    body = verified_body(raw, _auth(hashlib.sha256(DATA).hexdigest()))
+    assert body.content_length == len(DATA)
+    assert await _read_all(body, max_bytes) == DATA
+    assert await body.read(10) == b""  # the end stays the end
+    assert raw.reads_after_end == 1
+
+
+@pytest.mark.parametrize(("max_bytes", "piece_bytes"), [(1 << 20, None), (1, None), (5, 2)])
+async def test_mismatching_digest(max_bytes: int, piece_bytes: int | None) -> None:
+    claimed = hashlib.sha256(b"something else").hexdigest()
+    body = verified_body(FakeBody(DATA, piece_bytes), _auth(claimed))
+    received = bytearray()
+    with pytest.raises(S3Error) as info:
+        while True:
+            chunk = await body.read(max_bytes)
+            assert chunk, "the end of a mismatching body must never be seen"
+            received += chunk
+    assert received == DATA
+    assert (info.value.code, info.value.status) == ("XAmzContentSHA256Mismatch", 400)
+    assert info.value.extra == {
+        "ClientComputedContentSHA256": claimed,
+        "S3ComputedContentSHA256": hashlib.sha256(DATA).hexdigest(),
+    }
+    with pytest.raises(S3Error):
+        await body.read(max_bytes)  # and never later either
+
+
+async def test_empty_body() -> None:
+    body = verified_body(FakeBody(b""), _auth(sigv4.EMPTY_SHA256))
+    assert await body.read(100) == b""
+    bad = verified_body(FakeBody(b""), _auth("00" * 32))
+    with pytest.raises(S3Error):
+        await bad.read(100)
+
+
+async def test_truncated_body_mismatches() -> None:
+    body = verified_body(FakeBody(DATA[:-1]), _auth(hashlib.sha256(DATA).hexdigest()))
+    with pytest.raises(S3Error, match="XAmzContentSHA256Mismatch"):
+        await _read_all(body, 4096)
+
+
+async def test_large_chunks_hash_off_the_event_loop() -> None:
+    data = b"x" * (THREAD_HASH_BYTES_MIN * 3 + 5)
+    body = verified_body(FakeBody(data), _auth(hashlib.sha256(data).hexdigest()))
+    assert await _read_all(body, THREAD_HASH_BYTES_MIN * 2) == data
+
+
+async def test_unsigned_payload_passes_through() -> None:
+    raw = FakeBody(DATA)
+    assert verified_body(raw, _auth(sigv4.UNSIGNED_PAYLOAD)) is raw
