@@ -14,6 +14,7 @@ import hashlib
 import trio
 
 from hamster.auth import sigv4
+from hamster.auth.chunked import AwsChunkedDecoder
 from hamster.auth.verify import STREAMING_MODES, AuthResult
 from hamster.http.messages import RequestBody
 from hamster.s3.errors import S3Error
@@ -21,6 +22,8 @@ from hamster.s3.errors import S3Error
 # Chunks at least this large are hashed on a worker thread (hashlib releases
 # the GIL), so a 1 GiB upload does not hold the event loop.
 THREAD_HASH_BYTES_MIN = 256 * 1024
+# aws-chunked: read the raw body in pieces at least this large.
+RAW_READ_BYTES_MIN = 64 * 1024
 
 
 def verified_body(body: RequestBody, auth: AuthResult) -> RequestBody:
@@ -33,19 +36,13 @@ def verified_body(body: RequestBody, auth: AuthResult) -> RequestBody:
     Returns:
       `body` itself for ``UNSIGNED-PAYLOAD``; for a hex digest, a wrapper that
       hashes as bytes pass and raises ``S3Error("XAmzContentSHA256Mismatch")``
-      in place of the end of the body if the digest differs.
-
-    Raises:
-      S3Error: NotImplemented for ``STREAMING-*`` payloads until the aws-chunked
-        decoder is plugged in.
+      in place of the end of the body if the digest differs; for ``STREAMING-*``
+      an `AwsChunkedBody` yielding the decoded, verified bytes.
     """
     if auth.payload == sigv4.UNSIGNED_PAYLOAD:
         return body
     if auth.payload in STREAMING_MODES:
-        raise S3Error(
-            "NotImplemented",
-            "aws-chunked (STREAMING-*) request bodies are not supported yet",
-        )
+        return AwsChunkedBody(body, auth)
     return Sha256CheckedBody(body, auth.payload)
 
 
@@ -87,3 +84,47 @@ class Sha256CheckedBody:
             raise self._error
         self._ended = True
         return b""
+
+
+class AwsChunkedBody:
+    """A `RequestBody` of the decoded bytes of an aws-chunked body.
+
+    `content_length` is ``x-amz-decoded-content-length``. Reads return only
+    verified bytes; the end (``b""``) comes only once the whole encoding, its
+    signatures and the decoded length have checked. `trailers` (lower-case
+    name, value) are complete once the end has been returned.
+    """
+
+    def __init__(self, body: RequestBody, auth: AuthResult) -> None:
+        self._body = body
+        self._decoder = AwsChunkedDecoder(auth)
+        self._decoded_length = auth.decoded_length
+        self._pending = b""
+        self._pending_offset = 0
+        self._ended = False
+
+    @property
+    def content_length(self) -> int | None:
+        return self._decoded_length
+
+    @property
+    def trailers(self) -> list[tuple[str, str]]:
+        return self._decoder.trailers
+
+    async def read(self, max_bytes: int) -> bytes:
+        while self._pending_offset >= len(self._pending):
+            if self._ended:
+                return b""
+            raw = await self._body.read(max(max_bytes, RAW_READ_BYTES_MIN))
+            if raw:
+                self._pending = self._decoder.feed(raw)
+            else:
+                self._decoder.finish()
+                self._pending = b""
+                self._ended = True
+            self._pending_offset = 0
+        start = self._pending_offset
+        self._pending_offset = min(len(self._pending), start + max_bytes)
+        if start == 0 and self._pending_offset == len(self._pending):
+            return self._pending
+        return self._pending[start : self._pending_offset]

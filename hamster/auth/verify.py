@@ -27,6 +27,7 @@ import hmac
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypedDict
 
 from hamster.auth import sigv4
 from hamster.s3.errors import S3Error
@@ -72,6 +73,8 @@ class AuthResult:
       scope: the credential scope (``YYYYMMDD/region/s3/aws4_request``).
       seed_signature: the request's signature, which seeds aws-chunked chains.
       signing_key: the derived key, for chunk and trailer signatures.
+      decoded_length: ``x-amz-decoded-content-length`` (STREAMING-* only).
+      trailer_names: the lower-case names ``x-amz-trailer`` announces.
     """
 
     access_key: str
@@ -81,6 +84,8 @@ class AuthResult:
     scope: str = ""
     seed_signature: str = ""
     signing_key: bytes = field(default=b"", repr=False)
+    decoded_length: int | None = None
+    trailer_names: tuple[str, ...] = ()
 
 
 def authenticate(
@@ -210,6 +215,7 @@ def _authenticate_header(
         scope=scope,
         seed_signature=signature,
         signing_key=key,
+        **_streaming_fields(payload, headers),
     )
 
 
@@ -338,6 +344,7 @@ def _authenticate_query(
         scope=scope,
         seed_signature=signature,
         signing_key=key,
+        **_streaming_fields(payload, headers),
     )
 
 
@@ -416,6 +423,34 @@ def _check_payload(value: str) -> str:
         "or a valid sha256 value.",
         extra={"ArgumentName": "x-amz-content-sha256", "ArgumentValue": value},
     )
+
+
+class _StreamingFields(TypedDict, total=False):
+    decoded_length: int
+    trailer_names: tuple[str, ...]
+
+
+def _streaming_fields(payload: str, headers: Sequence[tuple[str, str]]) -> _StreamingFields:
+    """``x-amz-decoded-content-length`` and ``x-amz-trailer`` of a STREAMING-* request."""
+    if payload not in STREAMING_MODES:
+        return {}
+    lengths = [v.strip() for n, v in headers if n == "x-amz-decoded-content-length"]
+    if not lengths:
+        raise S3Error("MissingContentLength")
+    if len(lengths) > 1 or not (lengths[0].isascii() and lengths[0].isdigit()):
+        raise S3Error(
+            "InvalidArgument",
+            "x-amz-decoded-content-length must be a non-negative integer",
+            extra={"ArgumentName": "x-amz-decoded-content-length", "ArgumentValue": lengths[0]},
+        )
+    names = tuple(
+        name.strip().lower()
+        for n, v in headers
+        if n == "x-amz-trailer"
+        for name in v.split(",")
+        if name.strip()
+    )
+    return {"decoded_length": int(lengths[0]), "trailer_names": names}
 
 
 def _refuse_session_token(

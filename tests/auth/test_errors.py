@@ -216,12 +216,30 @@ def test_streaming_modes_are_returned(mode: str) -> None:
         "PUT",
         "/bucket/key",
         "",
-        [("X-Amz-Content-SHA256", mode), ("Content-Encoding", "aws-chunked")],
+        [
+            ("X-Amz-Content-SHA256", mode),
+            ("Content-Encoding", "aws-chunked"),
+            ("X-Amz-Decoded-Content-Length", "66560"),
+            ("X-Amz-Trailer", "x-amz-checksum-crc32, X-Amz-Checksum-SHA1"),
+        ],
     )
     result = b.verify(signed)
     assert result.payload == mode
     assert result.signing_key == sigv4.signing_key(b.SECRET_KEY, "20240501", b.REGION, "s3")
     assert len(result.seed_signature) == 64
+    assert result.decoded_length == 66560
+    assert result.trailer_names == ("x-amz-checksum-crc32", "x-amz-checksum-sha1")
+
+
+@pytest.mark.parametrize(
+    ("length", "code"), [(None, "MissingContentLength"), ("-1", "InvalidArgument")]
+)
+def test_streaming_needs_decoded_length(length: str | None, code: str) -> None:
+    headers = [("X-Amz-Content-SHA256", "STREAMING-UNSIGNED-PAYLOAD-TRAILER")]
+    if length is not None:
+        headers.append(("X-Amz-Decoded-Content-Length", length))
+    signed = b.sign_header_keeping_payload("PUT", "/bucket/key", "", headers)
+    assert _refused(signed).code == code
 
 
 def test_unsigned_amz_header_is_access_denied() -> None:
