@@ -1,0 +1,257 @@
+"""Object operations: PutObject, GetObject, HeadObject, DeleteObject."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import AsyncIterator
+
+from hamster.api.context import RequestContext, owner_id, xml_response
+from hamster.http.messages import Response
+from hamster.s3 import etag as etags
+from hamster.s3.conditional import check_read_conditions
+from hamster.s3.errors import S3Error
+from hamster.s3.httpdate import format_http_date
+from hamster.s3.names import validate_key
+from hamster.s3.ranges import content_range, parse_range
+from hamster.s3.xml import acl_xml
+from hamster.storage.store import ObjectInfo, ObjectReader, PutRequest
+
+META_PREFIX = "x-amz-meta-"
+# S3's limit on user-defined metadata: the UTF-8 bytes of all names and values.
+MAX_USER_METADATA_BYTES = 2048
+DEFAULT_CONTENT_TYPE = "binary/octet-stream"
+
+# Headers that ask for functionality v0.1 does not have: an honest 501.
+UNSUPPORTED_WRITE_HEADERS = (
+    "x-amz-tagging",
+    "x-amz-object-lock-mode",
+    "x-amz-object-lock-retain-until-date",
+    "x-amz-object-lock-legal-hold",
+    "x-amz-website-redirect-location",
+    "x-amz-server-side-encryption",
+    "x-amz-server-side-encryption-customer-algorithm",
+    "x-amz-server-side-encryption-aws-kms-key-id",
+    "x-amz-grant-full-control",
+    "x-amz-grant-read",
+    "x-amz-grant-read-acp",
+    "x-amz-grant-write-acp",
+)
+# Canned ACLs that say nothing beyond "the owner has full control".
+HARMLESS_CANNED_ACLS = ("private", "bucket-owner-full-control")
+
+# GetObject's response-* query parameters and the header each overrides.
+RESPONSE_OVERRIDES = (
+    ("response-content-type", "Content-Type"),
+    ("response-content-language", "Content-Language"),
+    ("response-expires", "Expires"),
+    ("response-cache-control", "Cache-Control"),
+    ("response-content-disposition", "Content-Disposition"),
+    ("response-content-encoding", "Content-Encoding"),
+)
+
+
+def _refuse_unsupported_write_headers(ctx: RequestContext) -> None:
+    req = ctx.request
+    for name in UNSUPPORTED_WRITE_HEADERS:
+        if req.header(name) is not None:
+            raise S3Error(
+                "NotImplemented",
+                message=f"The {name} header is not supported by this server.",
+                extra={"Header": name},
+            )
+    acl = req.header("x-amz-acl")
+    if acl is not None and acl.strip() not in HARMLESS_CANNED_ACLS:
+        raise S3Error(
+            "NotImplemented",
+            message="Canned ACLs other than private are not supported by this server.",
+            extra={"Header": "x-amz-acl"},
+        )
+    storage_class = req.header("x-amz-storage-class")
+    if storage_class is not None and storage_class.strip() != "STANDARD":
+        raise S3Error(
+            "NotImplemented",
+            message="Only the STANDARD storage class is supported by this server.",
+            extra={"Header": "x-amz-storage-class"},
+        )
+
+
+def user_metadata(ctx: RequestContext) -> tuple[tuple[str, str], ...]:
+    """The x-amz-meta-* headers, names without the prefix, in arrival order."""
+    pairs: list[tuple[str, str]] = []
+    size = 0
+    for name, value in ctx.request.headers:
+        if name.startswith(META_PREFIX):
+            short = name[len(META_PREFIX) :]
+            pairs.append((short, value))
+            size += len(short.encode("utf-8")) + len(value.encode("latin-1"))
+    if size > MAX_USER_METADATA_BYTES:
+        raise S3Error(
+            "MetadataTooLarge",
+            extra={"Size": str(size), "MaxSizeAllowed": str(MAX_USER_METADATA_BYTES)},
+        )
+    return tuple(pairs)
+
+
+def parse_content_md5(value: str | None) -> bytes | None:
+    if value is None:
+        return None
+    try:
+        digest = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise S3Error("InvalidDigest", extra={"Content-MD5": value}) from None
+    if len(digest) != 16:
+        raise S3Error("InvalidDigest", extra={"Content-MD5": value})
+    return digest
+
+
+async def put_object(ctx: RequestContext) -> Response:
+    validate_key(ctx.key)
+    await ctx.owned_bucket()
+    req = ctx.request
+    _refuse_unsupported_write_headers(ctx)
+    content_length = ctx.body.content_length
+    if content_length is None:
+        raise S3Error("MissingContentLength")
+    if_none_match = req.header("if-none-match")
+    if if_none_match is not None and if_none_match.strip() != "*":
+        raise S3Error(
+            "NotImplemented",
+            message="If-None-Match on writes supports only '*'.",
+            extra={"Header": "If-None-Match"},
+        )
+    if_match = req.header("if-match")
+    put = PutRequest(
+        bucket=ctx.bucket,
+        key=ctx.key,
+        content_type=req.header("content-type"),
+        content_encoding=req.header("content-encoding"),
+        content_disposition=req.header("content-disposition"),
+        content_language=req.header("content-language"),
+        cache_control=req.header("cache-control"),
+        expires=req.header("expires"),
+        user_metadata=user_metadata(ctx),
+        content_length=content_length,
+        content_md5=parse_content_md5(req.header("content-md5")),
+        if_match=etags.unquote(if_match) if if_match is not None else None,
+        if_none_match_star=if_none_match is not None,
+    )
+    info = await ctx.store.put_object(put, ctx.body)
+    return Response(200, [("ETag", etags.quote(info.etag))])
+
+
+def object_headers(info: ObjectInfo) -> list[tuple[str, str]]:
+    """The headers GET and HEAD answer for a stored object (before overrides)."""
+    headers = [
+        ("Last-Modified", format_http_date(info.last_modified_ns)),
+        ("ETag", etags.quote(info.etag)),
+        ("Accept-Ranges", "bytes"),
+        ("Content-Type", info.content_type or DEFAULT_CONTENT_TYPE),
+    ]
+    for name, value in (
+        ("Content-Encoding", info.content_encoding),
+        ("Content-Disposition", info.content_disposition),
+        ("Content-Language", info.content_language),
+        ("Cache-Control", info.cache_control),
+        ("Expires", info.expires),
+    ):
+        if value is not None:
+            headers.append((name, value))
+    headers.extend((META_PREFIX + name, value) for name, value in info.user_metadata)
+    return headers
+
+
+def _apply_overrides(ctx: RequestContext, headers: list[tuple[str, str]]) -> None:
+    for param, header in RESPONSE_OVERRIDES:
+        value = ctx.request.q(param)
+        if value is not None:
+            lower = header.lower()
+            headers[:] = [(k, v) for k, v in headers if k.lower() != lower]
+            headers.append((header, value))
+
+
+def _read_response(ctx: RequestContext, info: ObjectInfo) -> tuple[Response, int, int]:
+    """Status and headers for GET/HEAD of `info`, and the byte span to send.
+
+    Raises the S3 error a failed precondition or bad range calls for.
+    """
+    req = ctx.request
+    verdict = check_read_conditions(
+        if_match=req.header("if-match"),
+        if_none_match=req.header("if-none-match"),
+        if_modified_since=req.header("if-modified-since"),
+        if_unmodified_since=req.header("if-unmodified-since"),
+        etag=info.etag,
+        last_modified_ns=info.last_modified_ns,
+    )
+    if verdict == 412:
+        raise S3Error("PreconditionFailed", extra={"Condition": _failed_condition(ctx)})
+    if verdict == 304:
+        headers = [
+            ("Last-Modified", format_http_date(info.last_modified_ns)),
+            ("ETag", etags.quote(info.etag)),
+        ]
+        return Response(304, headers), 0, 0
+    headers = object_headers(info)
+    span = parse_range(req.header("range"), info.size)
+    if span is None:
+        status, start, length = 200, 0, info.size
+    else:
+        first, last = span
+        status, start, length = 206, first, last - first + 1
+        headers.append(("Content-Range", content_range(first, last, info.size)))
+    headers.append(("Content-Length", str(length)))
+    _apply_overrides(ctx, headers)
+    return Response(status, headers), start, length
+
+
+def _failed_condition(ctx: RequestContext) -> str:
+    if ctx.request.header("if-match") is not None:
+        return "If-Match"
+    return "If-Unmodified-Since"
+
+
+async def head_object(ctx: RequestContext) -> Response:
+    validate_key(ctx.key)
+    await ctx.owned_bucket()
+    info = await ctx.store.head_object(ctx.bucket, ctx.key)
+    response, _, _ = _read_response(ctx, info)
+    return response
+
+
+async def get_object(ctx: RequestContext) -> Response:
+    validate_key(ctx.key)
+    await ctx.owned_bucket()
+    if ctx.request.has_q("partNumber"):
+        raise S3Error("NotImplemented", message="GetObject by partNumber is not supported yet.")
+    reader = await ctx.store.open_object(ctx.bucket, ctx.key)
+    try:
+        response, start, length = _read_response(ctx, reader.info)
+    except BaseException:
+        await reader.aclose()
+        raise
+    if response.status == 304 or length == 0:
+        await reader.aclose()
+        return response
+    response.body = _stream(reader, start, length)
+    response.on_close = reader.aclose
+    return response
+
+
+async def _stream(reader: ObjectReader, start: int, length: int) -> AsyncIterator[bytes]:
+    async for chunk in reader.stream(start, length):
+        yield chunk
+
+
+async def delete_object(ctx: RequestContext) -> Response:
+    validate_key(ctx.key)
+    await ctx.owned_bucket()
+    await ctx.store.delete_object(ctx.bucket, ctx.key)
+    return Response(204)
+
+
+async def get_object_acl(ctx: RequestContext) -> Response:
+    validate_key(ctx.key)
+    await ctx.owned_bucket()
+    await ctx.store.head_object(ctx.bucket, ctx.key)
+    return xml_response(acl_xml(owner_id(ctx.user), ctx.user.name))

@@ -1,0 +1,137 @@
+"""The S3 application: parse → authenticate → dispatch, for every request.
+
+The connection loop hands each request here (see `hamster.http.messages.App`);
+the stream stage is the loop writing the Response this returns. Errors of any
+stage become S3 XML error responses; anything unexpected is logged with the
+request id and answered as InternalError, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+
+from hamster.api import buckets, objects
+from hamster.api.context import RequestContext
+from hamster.auth.payload import verified_body
+from hamster.auth.verify import authenticate
+from hamster.config import UserDirectory
+from hamster.http.messages import HttpRequest, RequestBody, Response
+from hamster.runtime import Runtime
+from hamster.s3.errors import S3Error
+from hamster.s3.httpdate import format_http_date
+from hamster.s3.request import parse_request
+from hamster.s3.router import Op, route
+from hamster.s3.xml import error_xml
+from hamster.storage.store import Store
+
+log = logging.getLogger("hamster.app")
+
+Handler = Callable[[RequestContext], Awaitable[Response]]
+
+HANDLERS: dict[Op, Handler] = {
+    Op.ListBuckets: buckets.list_buckets,
+    Op.CreateBucket: buckets.create_bucket,
+    Op.DeleteBucket: buckets.delete_bucket,
+    Op.HeadBucket: buckets.head_bucket,
+    Op.GetBucketLocation: buckets.get_bucket_location,
+    Op.GetBucketVersioning: buckets.get_bucket_versioning,
+    Op.GetBucketAcl: buckets.get_bucket_acl,
+    Op.PutObject: objects.put_object,
+    Op.GetObject: objects.get_object,
+    Op.HeadObject: objects.head_object,
+    Op.DeleteObject: objects.delete_object,
+    Op.GetObjectAcl: objects.get_object_acl,
+}
+
+SERVER_NAME = "Hamster"
+
+
+class S3App:
+    """The application behind the connection loop."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        users: UserDirectory,
+        runtime: Runtime,
+        region: str = "us-east-1",
+        domains: Sequence[str] = (),
+    ) -> None:
+        self.store = store
+        self.users = users
+        self.runtime = runtime
+        self.region = region
+        self.domains = tuple(d.lower().rstrip(".") for d in domains)
+
+    async def handle(self, request: HttpRequest, body: RequestBody) -> Response:
+        request_id = self.runtime.request_id()
+        try:
+            response = await self._dispatch(request, body, request_id)
+        except S3Error as error:
+            response = self._error(error, request, request_id)
+        except Exception:
+            log.exception("request %s failed: %s %r", request_id, request.method, request.target)
+            response = self._error(S3Error("InternalError"), request, request_id)
+        return self._finish(response, request, request_id)
+
+    async def _dispatch(self, request: HttpRequest, body: RequestBody, request_id: str) -> Response:
+        s3req = parse_request(request, self.domains)
+        auth = authenticate(
+            method=s3req.method,
+            raw_path=s3req.raw_path,
+            raw_query=s3req.raw_query,
+            headers=s3req.headers,
+            lookup_secret=self.users.secret_for,
+            now_ns=self.runtime.now_ns(),
+            region=self.region,
+        )
+        user = self.users.get(auth.access_key)
+        assert user is not None, "authenticated with a key that has no user"
+        op = route(s3req)
+        handler = HANDLERS.get(op)
+        if handler is None:
+            raise S3Error(
+                "NotImplemented",
+                message=f"{op.value} is not implemented by this server yet.",
+            )
+        ctx = RequestContext(
+            request=s3req,
+            body=verified_body(body, auth),
+            user=user,
+            store=self.store,
+            runtime=self.runtime,
+            region=self.region,
+            request_id=request_id,
+        )
+        return await handler(ctx)
+
+    def error_response(self, error: S3Error, request: HttpRequest | None) -> Response:
+        request_id = self.runtime.request_id()
+        return self._finish(self._error(error, request, request_id), request, request_id)
+
+    def _error(self, error: S3Error, request: HttpRequest | None, request_id: str) -> Response:
+        resource = ""
+        if request is not None:
+            resource = request.target.split(b"?", 1)[0].decode("latin-1")
+        if error.code == "InternalError" or error.status >= 500:
+            log.warning("request %s: %s %s", request_id, error.code, error.text)
+        headers: list[tuple[str, str]] = list((error.headers or {}).items())
+        if request is not None and request.method == "HEAD":
+            # HEAD answers carry no body; the status tells the error.
+            return Response(error.status, headers)
+        body = error_xml(error.code, error.text, resource, request_id, error.extra or {})
+        headers.append(("Content-Type", "application/xml"))
+        return Response(error.status, headers, body)
+
+    def _finish(self, response: Response, request: HttpRequest | None, request_id: str) -> Response:
+        response.headers.extend(
+            [
+                ("x-amz-request-id", request_id),
+                ("x-amz-id-2", request_id),
+                ("Date", format_http_date(self.runtime.now_ns())),
+                ("Server", SERVER_NAME),
+            ]
+        )
+        return response

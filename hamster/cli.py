@@ -1,0 +1,256 @@
+"""The `hamster` command: `hamster serve`, `hamster version`."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import trio
+
+from hamster import __version__
+from hamster.app import S3App
+from hamster.config import ConfigError, load_users
+from hamster.http.server import Server, ServerLimits, open_listeners
+from hamster.runtime import Runtime
+from hamster.storage.store import Store
+
+log = logging.getLogger("hamster")
+
+DEFAULT_LISTEN = "127.0.0.1:9000"
+DEFAULT_DATA = "./data"
+DEFAULT_REGION = "us-east-1"
+
+
+def git_commit() -> str:
+    """The git commit this code was installed from, or "unknown"."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        out = subprocess.run(
+            ["git", "-C", here, "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
+    host = host.strip("[]") or "0.0.0.0"
+    return host, int(port)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hamster",
+        description=(
+            "Hamster: a single-node, S3-compatible object store. One command, one data "
+            "directory, any S3 client."
+        ),
+        epilog="Run 'hamster serve --help' for the server's options.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    serve = sub.add_parser(
+        "serve",
+        help="run the S3 server",
+        description=(
+            "Serve the S3 API from a data directory. Keys come from --credentials, from "
+            "--access-key/--secret-key (or HAMSTER_ACCESS_KEY/HAMSTER_SECRET_KEY), or are "
+            "generated on first start and kept in DATA/credentials.toml (mode 0600)."
+        ),
+    )
+    serve.add_argument(
+        "--data",
+        default=DEFAULT_DATA,
+        metavar="DIR",
+        help=f"data directory (default {DEFAULT_DATA})",
+    )
+    serve.add_argument(
+        "--listen",
+        default=DEFAULT_LISTEN,
+        type=parse_listen,
+        metavar="HOST:PORT",
+        help=f"address to listen on; port 0 picks a free port (default {DEFAULT_LISTEN})",
+    )
+    serve.add_argument(
+        "--domain",
+        action="append",
+        default=[],
+        metavar="DOMAIN",
+        help="domain for virtual-hosted addressing (BUCKET.DOMAIN); may be repeated",
+    )
+    serve.add_argument(
+        "--region",
+        default=DEFAULT_REGION,
+        help=f"region clients sign for (default {DEFAULT_REGION})",
+    )
+    serve.add_argument(
+        "--access-key",
+        default=os.environ.get("HAMSTER_ACCESS_KEY"),
+        help="access key of the single user (default $HAMSTER_ACCESS_KEY)",
+    )
+    serve.add_argument(
+        "--secret-key",
+        default=os.environ.get("HAMSTER_SECRET_KEY"),
+        help="secret key of the single user (default $HAMSTER_SECRET_KEY)",
+    )
+    serve.add_argument(
+        "--credentials",
+        metavar="FILE",
+        help="TOML file of [[users]] tables with access_key, secret_key and optional name",
+    )
+    serve.add_argument(
+        "--max-connections", type=int, default=ServerLimits.max_connections, help="connection cap"
+    )
+    serve.add_argument(
+        "--exit-on-stdin-eof",
+        action="store_true",
+        help="shut down gracefully when stdin is closed (for supervisors and test harnesses)",
+    )
+    serve.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
+    sub.add_parser("version", help="print the version and git commit")
+    return parser
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    data_dir: str
+    host: str
+    port: int
+    domains: tuple[str, ...]
+    region: str
+    access_key: str | None
+    secret_key: str | None
+    credentials: str | None
+    max_connections: int
+    exit_on_stdin_eof: bool = False
+
+
+async def serve(opts: ServeOptions) -> None:
+    runtime = Runtime()
+    os.makedirs(opts.data_dir, exist_ok=True)
+    loaded = load_users(
+        data_dir=opts.data_dir,
+        credentials_file=opts.credentials,
+        access_key=opts.access_key,
+        secret_key=opts.secret_key,
+        runtime=runtime,
+    )
+    store = await Store.open(opts.data_dir, runtime)
+    try:
+        app = S3App(
+            store=store,
+            users=loaded.users,
+            runtime=runtime,
+            region=opts.region,
+            domains=opts.domains,
+        )
+        limits = ServerLimits(max_connections=opts.max_connections)
+        server = Server(app, limits)
+        listeners = await open_listeners(opts.host, opts.port)
+        host, port = listeners[0].socket.getsockname()[:2]
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_watch_signals, server)
+            if opts.exit_on_stdin_eof:
+                nursery.start_soon(_watch_stdin, server)
+            await nursery.start(_serve_then_stop, server, listeners, nursery.cancel_scope)
+            lines = [
+                f"Hamster {__version__} listening on http://{host}:{port} (data: {opts.data_dir})"
+            ]
+            if loaded.generated is not None:
+                lines += [
+                    "Generated credentials (shown once; kept in "
+                    f"{os.path.join(opts.data_dir, 'credentials.toml')}):",
+                    f"  access key: {loaded.generated.access_key}",
+                    f"  secret key: {loaded.generated.secret_key}",
+                ]
+            else:
+                lines.append(f"Credentials: {loaded.source} ({len(loaded.users)} user(s))")
+            print("\n".join(lines), flush=True)
+    finally:
+        await store.close()
+        log.info("store closed; bye")
+
+
+async def _serve_then_stop(
+    server: Server,
+    listeners: list[trio.SocketListener],
+    cancel_scope: trio.CancelScope,
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run the server; once it has shut down, stop the watchers beside it."""
+    await server.serve(listeners, task_status=task_status)
+    cancel_scope.cancel()
+
+
+async def _watch_stdin(server: Server) -> None:
+    """Shut down when stdin reaches end of file (the supervising process went away)."""
+    stream = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
+    async with stream:
+        while await stream.receive_some(4096):
+            pass
+    log.info("stdin closed: shutting down")
+    server.shutdown()
+
+
+async def _watch_signals(server: Server) -> None:
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async for signum in signals:
+            log.info("received %s: shutting down", signal.Signals(signum).name)
+            server.shutdown()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "version":
+        print(f"hamster {__version__} (commit {git_commit()})")
+        return 0
+    if args.command != "serve":
+        parser.print_help()
+        return 2
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    host, port = args.listen
+    opts = ServeOptions(
+        data_dir=args.data,
+        host=host,
+        port=port,
+        domains=tuple(args.domain),
+        region=args.region,
+        access_key=args.access_key,
+        secret_key=args.secret_key,
+        credentials=args.credentials,
+        max_connections=args.max_connections,
+        exit_on_stdin_eof=args.exit_on_stdin_eof,
+    )
+    try:
+        trio.run(serve, opts)
+    except ConfigError as exc:
+        print(f"hamster: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"hamster: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""Start the real `hamster serve` daemon in a subprocess on a random port.
+
+The daemon is started with ``--exit-on-stdin-eof``: if the test process dies,
+its stdin closes and the daemon shuts itself down.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+READY = re.compile(r"listening on http://([0-9.]+):(\d+)")
+STARTUP_TIMEOUT_S = 60.0
+
+
+@dataclass
+class Daemon:
+    data_dir: Path
+    args: Sequence[str] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    host: str = ""
+    port: int = 0
+    banner: list[str] = field(default_factory=list)
+    stderr_lines: list[str] = field(default_factory=list)
+    proc: subprocess.Popen[str] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def start(self) -> Daemon:
+        cmd = [
+            sys.executable,
+            "-m",
+            "hamster.cli",
+            "serve",
+            "--data",
+            str(self.data_dir),
+            "--listen",
+            "127.0.0.1:0",
+            "--exit-on-stdin-eof",
+            *self.args,
+        ]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", **self.env}
+        self.proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        threading.Thread(target=self._pump_stderr, daemon=True).start()
+        ready = threading.Event()
+
+        def read_stdout() -> None:
+            assert self.proc is not None and self.proc.stdout is not None
+            for line in self.proc.stdout:
+                self.banner.append(line.rstrip("\n"))
+                match = READY.search(line)
+                if match:
+                    self.host, self.port = match.group(1), int(match.group(2))
+                    ready.set()
+            ready.set()
+
+        threading.Thread(target=read_stdout, daemon=True).start()
+        if not ready.wait(STARTUP_TIMEOUT_S) or not self.port:
+            self.stop()
+            raise RuntimeError(
+                "daemon did not start:\n" + "\n".join(self.banner + self.stderr_lines)
+            )
+        return self
+
+    def _pump_stderr(self) -> None:
+        assert self.proc is not None and self.proc.stderr is not None
+        for line in self.proc.stderr:
+            self.stderr_lines.append(line.rstrip("\n"))
+
+    def stop(self, timeout_s: float = 30.0) -> int:
+        """SIGTERM, then wait; returns the exit status."""
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        return self.proc.returncode

@@ -1,0 +1,276 @@
+"""Object operations through boto3 (default settings) against the real daemon."""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import hashlib
+import os
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.e2e.conftest import error_code
+
+MiB = 1 << 20
+
+
+class PatternStream:
+    """A deterministic body of `size` bytes, produced in pieces (never whole in memory)."""
+
+    def __init__(self, size: int, seed: bytes = b"hamster") -> None:
+        self.size = size
+        self.block = hashlib.sha512(seed).digest() * 16384  # 1 MiB
+        self.pos = 0
+
+    def read(self, n: int = -1) -> bytes:
+        if n < 0:
+            n = self.size - self.pos
+        n = min(n, self.size - self.pos, len(self.block))
+        start = self.pos % len(self.block)
+        out = (self.block[start:] + self.block[:start])[:n]
+        self.pos += n
+        return out
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        self.pos = {0: offset, 1: self.pos + offset, 2: self.size + offset}[whence]
+        return self.pos
+
+    def tell(self) -> int:
+        return self.pos
+
+    def md5(self) -> str:
+        self.seek(0)
+        h = hashlib.md5()
+        while chunk := self.read(MiB):
+            h.update(chunk)
+        self.seek(0)
+        return h.hexdigest()
+
+
+@pytest.mark.parametrize("size", [0, 1024])
+def test_put_get_head_delete(s3: Any, bucket: str, size: int) -> None:
+    body = os.urandom(size)
+    put = s3.put_object(Bucket=bucket, Key="obj", Body=body)
+    assert put["ETag"] == '"' + hashlib.md5(body).hexdigest() + '"'
+    got = s3.get_object(Bucket=bucket, Key="obj")
+    assert got["Body"].read() == body
+    assert got["ETag"] == put["ETag"]
+    assert got["ContentLength"] == size
+    assert got["ContentType"] == "binary/octet-stream"
+    head = s3.head_object(Bucket=bucket, Key="obj")
+    assert head["ContentLength"] == size
+    assert head["ETag"] == put["ETag"]
+    assert head["LastModified"] == got["LastModified"]
+    delete = s3.delete_object(Bucket=bucket, Key="obj")
+    assert delete["ResponseMetadata"]["HTTPStatusCode"] == 204
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="obj")
+    assert error_code(exc) == (404, "NoSuchKey")
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=bucket, Key="obj")
+    assert error_code(exc)[0] == 404
+    # Deleting again is not an error.
+    assert s3.delete_object(Bucket=bucket, Key="obj")["ResponseMetadata"]["HTTPStatusCode"] == 204
+
+
+def test_100_mib_round_trip(s3: Any, bucket: str) -> None:
+    body = PatternStream(100 * MiB)
+    expected_md5 = body.md5()
+    put = s3.put_object(Bucket=bucket, Key="big", Body=body)
+    assert put["ETag"] == f'"{expected_md5}"'
+    got = s3.get_object(Bucket=bucket, Key="big")
+    assert got["ContentLength"] == 100 * MiB
+    h = hashlib.md5()
+    for chunk in got["Body"].iter_chunks(MiB):
+        h.update(chunk)
+    assert h.hexdigest() == expected_md5
+    s3.delete_object(Bucket=bucket, Key="big")
+
+
+def test_overwrite_replaces(s3: Any, bucket: str) -> None:
+    s3.put_object(Bucket=bucket, Key="k", Body=b"first version")
+    s3.put_object(Bucket=bucket, Key="k", Body=b"second")
+    assert s3.get_object(Bucket=bucket, Key="k")["Body"].read() == b"second"
+
+
+def test_ranges(s3: Any, bucket: str) -> None:
+    body = bytes(range(256)) * 4
+    s3.put_object(Bucket=bucket, Key="r", Body=body)
+    for header, first, last in [
+        ("bytes=0-9", 0, 9),
+        ("bytes=1000-", 1000, 1023),
+        ("bytes=-24", 1000, 1023),
+        ("bytes=10-5000", 10, 1023),
+    ]:
+        got = s3.get_object(Bucket=bucket, Key="r", Range=header)
+        assert got["ResponseMetadata"]["HTTPStatusCode"] == 206
+        assert got["ContentRange"] == f"bytes {first}-{last}/1024"
+        assert got["Body"].read() == body[first : last + 1]
+    head = s3.head_object(Bucket=bucket, Key="r", Range="bytes=0-9")
+    assert head["ContentLength"] == 10
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="r", Range="bytes=2000-")
+    assert error_code(exc) == (416, "InvalidRange")
+    whole = s3.get_object(Bucket=bucket, Key="r", Range="bytes=0-1,5-6")
+    assert whole["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert whole["Body"].read() == body
+
+
+def test_metadata_and_standard_headers(s3: Any, bucket: str) -> None:
+    s3.put_object(
+        Bucket=bucket,
+        Key="m",
+        Body=b"{}",
+        ContentType="application/json",
+        ContentEncoding="identity",
+        ContentDisposition='attachment; filename="m.json"',
+        ContentLanguage="en",
+        CacheControl="max-age=60",
+        Expires="Wed, 21 Oct 2037 07:28:00 GMT",
+        Metadata={"color": "blue", "Mixed-Case": "Value With Spaces"},
+    )
+    head = s3.head_object(Bucket=bucket, Key="m")
+    assert head["ContentType"] == "application/json"
+    assert head["ContentEncoding"] == "identity"
+    assert head["ContentDisposition"] == 'attachment; filename="m.json"'
+    assert head["ContentLanguage"] == "en"
+    assert head["CacheControl"] == "max-age=60"
+    assert head["ResponseMetadata"]["HTTPHeaders"]["expires"] == "Wed, 21 Oct 2037 07:28:00 GMT"
+    assert head["Metadata"] == {"color": "blue", "mixed-case": "Value With Spaces"}
+    got = s3.get_object(
+        Bucket=bucket,
+        Key="m",
+        ResponseContentType="text/plain",
+        ResponseContentDisposition="inline",
+        ResponseCacheControl="no-cache",
+    )
+    assert got["ContentType"] == "text/plain"
+    assert got["ContentDisposition"] == "inline"
+    assert got["CacheControl"] == "no-cache"
+    assert got["Body"].read() == b"{}"
+
+
+def test_content_md5(s3: Any, bucket: str) -> None:
+    good = base64.b64encode(hashlib.md5(b"hello").digest()).decode()
+    s3.put_object(Bucket=bucket, Key="md5", Body=b"hello", ContentMD5=good)
+    wrong = base64.b64encode(hashlib.md5(b"other").digest()).decode()
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=bucket, Key="md5-bad", Body=b"hello", ContentMD5=wrong)
+    assert error_code(exc) == (400, "BadDigest")
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=bucket, Key="md5-bad")
+    assert error_code(exc)[0] == 404
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=bucket, Key="md5-bad", Body=b"hello", ContentMD5="bm90IG1kNQ==")
+    assert error_code(exc) == (400, "InvalidDigest")
+
+
+def test_conditional_reads(s3: Any, bucket: str) -> None:
+    etag = s3.put_object(Bucket=bucket, Key="c", Body=b"conditional")["ETag"]
+    last_modified = s3.head_object(Bucket=bucket, Key="c")["LastModified"]
+    assert s3.get_object(Bucket=bucket, Key="c", IfMatch=etag)["Body"].read() == b"conditional"
+    assert s3.get_object(Bucket=bucket, Key="c", IfMatch=etag.strip('"'))["ETag"] == etag
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="c", IfMatch='"0000"')
+    assert error_code(exc) == (412, "PreconditionFailed")
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="c", IfNoneMatch=etag)
+    assert error_code(exc)[0] == 304
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="c", IfModifiedSince=last_modified)
+    assert error_code(exc)[0] == 304
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=bucket, Key="c", IfNoneMatch=etag)
+    assert error_code(exc)[0] == 304
+    # If-Match true wins over a false If-Unmodified-Since (S3's precedence).
+    got = s3.get_object(
+        Bucket=bucket, Key="c", IfMatch=etag, IfUnmodifiedSince="Mon, 01 Jan 2001 00:00:00 GMT"
+    )
+    assert got["Body"].read() == b"conditional"
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="c", IfUnmodifiedSince="Mon, 01 Jan 2001 00:00:00 GMT")
+    assert error_code(exc) == (412, "PreconditionFailed")
+
+
+def test_conditional_writes(s3: Any, bucket: str) -> None:
+    etag = s3.put_object(Bucket=bucket, Key="w", Body=b"one", IfNoneMatch="*")["ETag"]
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=bucket, Key="w", Body=b"two", IfNoneMatch="*")
+    assert error_code(exc) == (412, "PreconditionFailed")
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=bucket, Key="w", Body=b"two", IfMatch='"deadbeef"')
+    assert error_code(exc) == (412, "PreconditionFailed")
+    s3.put_object(Bucket=bucket, Key="w", Body=b"two", IfMatch=etag)
+    assert s3.get_object(Bucket=bucket, Key="w")["Body"].read() == b"two"
+    etag2 = s3.head_object(Bucket=bucket, Key="w")["ETag"]
+    s3.put_object(Bucket=bucket, Key="w", Body=b"three", IfMatch=etag2.strip('"'))
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=bucket, Key="missing", Body=b"x", IfMatch=etag)
+    assert error_code(exc) == (404, "NoSuchKey")
+
+
+def test_racing_if_none_match_puts(daemon: Any, bucket: str) -> None:
+    from tests.e2e.conftest import ALICE, make_client
+
+    clients = [make_client(daemon.endpoint, ALICE) for _ in range(8)]
+
+    def attempt(i: int) -> str:
+        try:
+            clients[i].put_object(
+                Bucket=bucket, Key="race", Body=os.urandom(256 * 1024), IfNoneMatch="*"
+            )
+            return "won"
+        except ClientError as exc:
+            return str(exc.response["Error"]["Code"])
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(attempt, range(8)))
+    assert results.count("won") == 1, results
+    assert results.count("PreconditionFailed") == 7, results
+
+
+KEYS = [
+    "plain",
+    "a",
+    "/a",
+    "//a",
+    "a/",
+    "with space",
+    "plus+sign",
+    "amp&ersand",
+    "percent%20literal",
+    "é-accent",
+    'quote"mark',
+    "../dots/..",
+    "punct!$'()*,;=:@[]~",
+    "e\u0301-decomposed",
+    "日本語/キー",
+    "x" * 1024,
+    "é" * 512,
+]
+
+
+def test_keys_round_trip_byte_exact(s3: Any, bucket: str) -> None:
+    for i, key in enumerate(KEYS):
+        s3.put_object(Bucket=bucket, Key=key, Body=str(i).encode())
+    for i, key in enumerate(KEYS):
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == str(i).encode(), key
+    # "é" precomposed and decomposed are different keys.
+    s3.put_object(Bucket=bucket, Key="\u00e9", Body=b"pre")
+    s3.put_object(Bucket=bucket, Key="e\u0301", Body=b"de")
+    assert s3.get_object(Bucket=bucket, Key="\u00e9")["Body"].read() == b"pre"
+    assert s3.get_object(Bucket=bucket, Key="e\u0301")["Body"].read() == b"de"
+
+
+def test_key_too_long(s3: Any, bucket: str) -> None:
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=bucket, Key="x" * 1025, Body=b"")
+    assert error_code(exc) == (400, "KeyTooLongError")
+
+
+def test_metadata_too_large(s3: Any, bucket: str) -> None:
+    with pytest.raises(ClientError) as exc:
+        s3.put_object(Bucket=bucket, Key="meta", Body=b"", Metadata={"big": "v" * 3000})
+    assert error_code(exc) == (400, "MetadataTooLarge")
