@@ -3,12 +3,23 @@
 Public face:
   - `authenticate(...) -> AuthResult`: the authenticate stage (`verify.py`).
   - `verified_body(body, auth) -> RequestBody`: the body, checked as it streams
-    (`payload.py`).
+    (`payload.py`); for STREAMING-* payloads an `AwsChunkedBody` (decoded
+    bytes; `.trailers` once the end is read).
+  - `AwsChunkedDecoder`: the sans-I/O aws-chunked state machine (`chunked.py`).
   - `sigv4`: canonicalisation and signing primitives (`sigv4.py`).
 """
 
 from hamster.auth import sigv4
-from hamster.auth.payload import verified_body
+from hamster.auth.chunked import AwsChunkedDecoder
+from hamster.auth.payload import AwsChunkedBody, Sha256CheckedBody, verified_body
 from hamster.auth.verify import AuthResult, authenticate
 
-__all__ = ["AuthResult", "authenticate", "sigv4", "verified_body"]
+__all__ = [
+    "AuthResult",
+    "AwsChunkedBody",
+    "AwsChunkedDecoder",
+    "Sha256CheckedBody",
+    "authenticate",
+    "sigv4",
+    "verified_body",
+]
