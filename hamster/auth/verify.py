@@ -105,6 +105,8 @@ def authenticate(
       raw_path: the path exactly as on the request line (still percent-encoded).
       raw_query: the query exactly as on the request line, without ``?``.
       headers: (lower-case name, value) pairs in arrival order.
+        All three are wire strings: one character per byte (latin-1), as
+        `hamster.http.messages.HttpRequest` holds them.
       lookup_secret: the secret key of an access key id, None if unknown.
       now_ns: the current time, nanoseconds since the Unix epoch.
       region: the server's region; a scope naming another is refused.
