@@ -1,0 +1,644 @@
+"""The connection loop: the only code that reads or writes a client's bytes.
+
+One trio task runs `serve_connection` per connection. It owns the stream and
+one `h11.Connection`, turns h11 events into an `HttpRequest` plus a
+`RequestBody`, asks the `App` for a `Response` and writes it, then either
+starts the next request/response cycle (keep-alive) or closes.
+
+Error policy (after h11's ``examples/trio-server.py``):
+
+- The peer broke the protocol (malformed head, header block over
+  ``max_header_bytes``, head not complete within ``header_timeout_s``): answer
+  ``app.error_response(...)`` with ``Connection: close`` if a response can still
+  be sent, then close. Only this connection is affected.
+- Idle between requests past ``idle_timeout_s``, or the server shuts down while
+  we are idle: close silently.
+- The body stalls past ``body_timeout_s`` or the client disconnects mid-body:
+  `RequestBody.read` raises S3Error (``RequestTimeout`` / ``IncompleteBody``);
+  the app answers, and the connection closes after that response.
+- The client goes away while we write: abandon the response quietly (debug log).
+- An exception escapes the app (a bug): log it with its traceback and answer
+  ``InternalError`` if no byte of the response went out yet, else abort.
+- After a response, an unread request body is drained (at most
+  ``drain_limit_bytes``) to keep the connection; a client still waiting for a
+  ``100 Continue`` we never sent is told ``Connection: close`` instead, so it
+  never sends the body.
+
+Nothing here reads the wall clock: every timeout is a trio deadline, so tests
+drive them with ``trio.testing.MockClock``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Final
+
+import h11
+import trio
+
+from hamster.http.messages import App, HttpRequest, Response
+from hamster.s3.errors import S3Error
+
+logger = logging.getLogger("hamster.http")
+
+__all__ = ["ServerLimits", "ShutdownSignal", "serve_connection"]
+
+# Outgoing pieces smaller than this are joined into one send_all; larger ones
+# (response body chunks) are sent as they are, without a copy.
+_COALESCE_BYTES: Final = 64 * 1024
+# How long cleanup (the response's on_close, closing its iterator) may take
+# even when the connection is being cancelled.
+_CLEANUP_TIMEOUT_S: Final = 5.0
+
+
+@dataclass(frozen=True)
+class ServerLimits:
+    """Every bound the HTTP edge enforces.
+
+    Attributes:
+      max_header_bytes: the largest request head (request line + headers).
+      header_timeout_s: from the first byte of a request until its head is complete.
+      idle_timeout_s: keep-alive idle time between requests (then close silently).
+      body_timeout_s: the longest a request body read may stall; also bounds a drain.
+      send_timeout_s: the longest one write to the client may stall.
+      max_connections: concurrent connections; when full, stop accepting.
+      drain_limit_bytes: unread request body we drain after a response to keep
+        the connection alive; beyond that, close.
+      shutdown_grace_s: how long in-flight requests may run after `shutdown`.
+      receive_bytes: the size of one ``receive_some``.
+      linger_timeout_s: after we close our side, how long we read and discard
+        until the client closes too (so our last response is not lost to a reset).
+    """
+
+    max_header_bytes: int = 16 * 1024
+    header_timeout_s: float = 30.0
+    idle_timeout_s: float = 75.0
+    body_timeout_s: float = 60.0
+    send_timeout_s: float = 60.0
+    max_connections: int = 1024
+    drain_limit_bytes: int = 1 << 20
+    shutdown_grace_s: float = 30.0
+    receive_bytes: int = 256 * 1024
+    linger_timeout_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        assert self.max_header_bytes > 0
+        assert self.max_connections > 0
+        assert self.receive_bytes > 0
+        assert self.drain_limit_bytes >= 0
+        for name in (
+            "header_timeout_s",
+            "idle_timeout_s",
+            "body_timeout_s",
+            "send_timeout_s",
+            "shutdown_grace_s",
+            "linger_timeout_s",
+        ):
+            assert getattr(self, name) >= 0, name
+
+
+class ShutdownSignal:
+    """Set once when the server begins a graceful shutdown.
+
+    Connections idle between requests close at once (their wait for the next
+    request is cancelled); connections with a request in flight finish it with
+    ``Connection: close``.
+    """
+
+    def __init__(self) -> None:
+        self._is_set = False
+        self._idle_scopes: set[trio.CancelScope] = set()
+
+    @property
+    def is_set(self) -> bool:
+        return self._is_set
+
+    def set(self) -> None:
+        """Begin shutdown (idempotent; synchronous, so callable from any trio task)."""
+        self._is_set = True
+        for scope in list(self._idle_scopes):
+            scope.cancel()
+
+    @contextmanager
+    def cancel_on_shutdown(self) -> Iterator[trio.CancelScope]:
+        """A cancel scope that is cancelled when (or if already) shutdown is set."""
+        with trio.CancelScope() as scope:
+            if self._is_set:
+                scope.cancel()
+            self._idle_scopes.add(scope)
+            try:
+                yield scope
+            finally:
+                self._idle_scopes.discard(scope)
+
+
+async def serve_connection(
+    stream: trio.abc.Stream,
+    app: App,
+    limits: ServerLimits,
+    *,
+    scheme: str = "http",
+    shutdown: ShutdownSignal | None = None,
+) -> None:
+    """Serve HTTP/1.x requests on `stream` until either side closes.
+
+    Args:
+      stream: a connected byte stream (a socket, a TLS stream, a memory stream).
+      app: answers each request; see `hamster.http.messages.App`.
+      limits: timeouts and size bounds.
+      scheme: ``"http"`` or ``"https"``, copied into each `HttpRequest`.
+      shutdown: when set, idle connections close and in-flight responses get
+        ``Connection: close``.
+
+    Resource handling:
+      Takes ownership of `stream` and always closes it before returning.
+
+    Error handling:
+      Never raises for anything a client or the app does; a bug in this loop
+      is logged and the connection closed. Cancellation propagates.
+    """
+    connection = _Connection(stream, app, limits, scheme, shutdown or ShutdownSignal())
+    await connection.run()
+
+
+class _PeerGone(Exception):
+    """The client stopped reading (closed, reset, or a write stalled)."""
+
+
+class _UnsentResponse(Exception):
+    """Building or starting a response failed before any byte of it was sent."""
+
+
+class _Body:
+    """The `RequestBody` of one request: reads h11 Data events on demand."""
+
+    def __init__(self, connection: _Connection, content_length: int | None) -> None:
+        self._connection = connection
+        self._content_length = content_length
+        self._received_bytes = 0
+        self._pending = memoryview(b"")
+        self._pending_bytes = b""  # the object `_pending` views, returned whole when possible
+        self._ended = False
+        self._started = False
+        self._detached = False
+
+    @property
+    def content_length(self) -> int | None:
+        return self._content_length
+
+    @property
+    def ended(self) -> bool:
+        return self._ended
+
+    @property
+    def remaining_bytes(self) -> int | None:
+        """Bytes the client has yet to send, when Content-Length tells."""
+        if self._content_length is None:
+            return None
+        return self._content_length - self._received_bytes
+
+    def detach(self) -> None:
+        """The app has answered: later reads are a bug."""
+        self._detached = True
+
+    async def read(self, max_bytes: int) -> bytes:
+        assert max_bytes > 0, max_bytes
+        if self._detached:
+            raise RuntimeError("request body read after the response was returned")
+        if self._pending:
+            return self._take(max_bytes)
+        if self._ended:
+            return b""
+        if not self._started:
+            self._started = True
+            await self._connection.send_continue_if_awaited()
+        while True:
+            event = await self._connection.next_body_event()
+            if isinstance(event, h11.EndOfMessage):
+                self._ended = True
+                return b""
+            if not event.data:
+                continue
+            data = bytes(event.data)
+            self._received_bytes += len(data)
+            if len(data) <= max_bytes:
+                return data
+            self._pending_bytes = data
+            self._pending = memoryview(data)
+            return self._take(max_bytes)
+
+    def _take(self, max_bytes: int) -> bytes:
+        if len(self._pending) <= max_bytes and len(self._pending) == len(self._pending_bytes):
+            out = self._pending_bytes
+        else:
+            out = bytes(self._pending[:max_bytes])
+        self._pending = self._pending[len(out) :]
+        if not self._pending:
+            self._pending_bytes = b""
+        return out
+
+
+class _Connection:
+    """One client connection: a trio stream plus an h11 state machine."""
+
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        app: App,
+        limits: ServerLimits,
+        scheme: str,
+        shutdown: ShutdownSignal,
+    ) -> None:
+        self._stream = stream
+        self._app = app
+        self._limits = limits
+        self._scheme = scheme
+        self._shutdown = shutdown
+        self._conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_header_bytes)
+        self._peer_eof = False
+        # Set when the request body can no longer be trusted or drained
+        # (it timed out or broke): close after the current response.
+        self._must_close = False
+
+    # ---- the loop -------------------------------------------------------
+
+    async def run(self) -> None:
+        try:
+            while await self._cycle():
+                pass
+        except Exception:
+            logger.exception("connection loop failed; closing the connection")
+        finally:
+            await self._close()
+
+    async def _cycle(self) -> bool:
+        """Serve one request; True if the connection may carry another."""
+        try:
+            event = await self._receive_head()
+        except h11.RemoteProtocolError as exc:
+            logger.debug("malformed request head: %s", exc)
+            await self._refuse(S3Error(_head_error_code(exc)))
+            return False
+        except _HeadTimeout:
+            logger.debug("request head not complete within %ss", self._limits.header_timeout_s)
+            await self._refuse(S3Error("RequestTimeout"))
+            return False
+        if not isinstance(event, h11.Request):
+            return False  # idle timeout, shutdown while idle, or the client closed
+        if _head_bytes(event) > self._limits.max_header_bytes:
+            # h11 bounds only a head still incomplete; one that arrived whole
+            # in a single read is measured here, so the bound does not depend
+            # on how the bytes were split.
+            logger.debug("request head over %d bytes", self._limits.max_header_bytes)
+            await self._refuse(S3Error("RequestHeaderSectionTooLarge"))
+            return False
+        request = _to_http_request(event, self._scheme)
+        body = _Body(self, _content_length(event))
+        try:
+            response = await self._app.handle(request, body)
+        except Exception:
+            logger.exception("unhandled error answering %s %r", request.method, request.target)
+            response = self._app.error_response(S3Error("InternalError"), request)
+        finally:
+            body.detach()
+        if not await self._respond(request, body, response):
+            return False
+        return await self._finish_cycle(body)
+
+    async def _respond(self, request: HttpRequest, body: _Body, response: Response) -> bool:
+        """Write the app's response; True if it went out whole."""
+        close = self._must_close or self._shutdown.is_set
+        if self._conn.their_state is h11.SEND_BODY:
+            if self._conn.they_are_waiting_for_100_continue:
+                close = True  # they hold the body back for us: never ask for it
+            else:
+                remaining = body.remaining_bytes
+                if remaining is not None and remaining > self._limits.drain_limit_bytes:
+                    close = True
+        try:
+            return await self._send_response(request.method, response, close=close)
+        except _UnsentResponse:
+            logger.exception("response to %s %r failed", request.method, request.target)
+        if self._conn.our_state is not h11.SEND_RESPONSE:
+            return False
+        fallback = self._app.error_response(S3Error("InternalError"), request)
+        try:
+            await self._send_response(request.method, fallback, close=True)
+        except _UnsentResponse:
+            logger.exception("error response failed too")
+        return False
+
+    async def _finish_cycle(self, body: _Body) -> bool:
+        """After a response: drain what is left of the request, then reset h11."""
+        conn = self._conn
+        if self._must_close or self._shutdown.is_set or conn.our_state is not h11.DONE:
+            return False
+        if conn.their_state is h11.SEND_BODY and not await self._drain():
+            return False
+        if conn.states != {h11.CLIENT: h11.DONE, h11.SERVER: h11.DONE}:
+            return False
+        conn.start_next_cycle()
+        return True
+
+    # ---- receiving ------------------------------------------------------
+
+    async def _receive(self) -> None:
+        """One receive_some into h11; a reset counts as end of stream."""
+        try:
+            data = await self._stream.receive_some(self._limits.receive_bytes)
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            logger.debug("receive failed: %r", exc)
+            data = b""
+        if self._peer_eof:
+            return  # bytes after a reset: h11 has already seen the end
+        if not data:
+            self._peer_eof = True
+        # SocketStream gives bytes; only memory streams give a bytearray.
+        self._conn.receive_data(data if isinstance(data, bytes) else bytes(data))
+
+    async def _receive_head(self) -> h11.Event | None:
+        """The next request head (or ConnectionClosed); None if we gave up idle.
+
+        Raises:
+          h11.RemoteProtocolError: malformed, or larger than max_header_bytes.
+          _HeadTimeout: a partial head did not complete within header_timeout_s.
+        """
+        conn = self._conn
+        event = conn.next_event()
+        if event is h11.NEED_DATA and not conn.trailing_data[0]:
+            # Idle: nothing of the next request has arrived yet.
+            with (
+                trio.move_on_after(self._limits.idle_timeout_s) as idle_scope,
+                self._shutdown.cancel_on_shutdown() as shutdown_scope,
+            ):
+                await self._receive()
+            if idle_scope.cancelled_caught or shutdown_scope.cancelled_caught:
+                return None
+            event = conn.next_event()
+        if event is h11.NEED_DATA:
+            with trio.move_on_after(self._limits.header_timeout_s) as head_scope:
+                while event is h11.NEED_DATA:
+                    await self._receive()
+                    event = conn.next_event()
+            if head_scope.cancelled_caught:
+                raise _HeadTimeout
+        assert isinstance(event, h11.Event), event
+        return event
+
+    async def next_body_event(self) -> h11.Data | h11.EndOfMessage:
+        """The next piece of the current request body.
+
+        Raises:
+          S3Error: IncompleteBody (client went away), RequestTimeout (stalled
+            past body_timeout_s), InvalidRequest (broken chunked framing).
+        """
+        while True:
+            try:
+                event = self._conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                self._must_close = True
+                if self._peer_eof:
+                    raise S3Error("IncompleteBody") from exc
+                raise S3Error("InvalidRequest", f"Malformed request body: {exc}") from exc
+            if isinstance(event, (h11.Data, h11.EndOfMessage)):
+                return event
+            if event is not h11.NEED_DATA:
+                self._must_close = True
+                raise S3Error("IncompleteBody")
+            with trio.move_on_after(self._limits.body_timeout_s) as scope:
+                await self._receive()
+            if scope.cancelled_caught:
+                self._must_close = True
+                raise S3Error("RequestTimeout")
+
+    async def _drain(self) -> bool:
+        """Read and discard the rest of the request body, within the drain limits."""
+        budget_bytes = self._limits.drain_limit_bytes
+        try:
+            with trio.fail_after(self._limits.body_timeout_s):
+                while True:
+                    event = await self.next_body_event()
+                    if isinstance(event, h11.EndOfMessage):
+                        return True
+                    budget_bytes -= len(event.data)
+                    if budget_bytes < 0:
+                        logger.debug("unread request body over the drain limit; closing")
+                        return False
+        except (S3Error, trio.TooSlowError) as exc:
+            logger.debug("drain failed: %r", exc)
+            return False
+
+    # ---- sending --------------------------------------------------------
+
+    async def send_continue_if_awaited(self) -> None:
+        """Send ``100 Continue`` if the client holds its body back waiting for it."""
+        if not self._conn.they_are_waiting_for_100_continue:
+            return
+        try:
+            await self._send_events([h11.InformationalResponse(status_code=100, headers=[])])
+        except _PeerGone as exc:
+            self._must_close = True
+            raise S3Error("IncompleteBody") from exc
+
+    async def _send_bytes(self, data: bytes) -> None:
+        try:
+            with trio.fail_after(self._limits.send_timeout_s):
+                await self._stream.send_all(data)
+        except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError) as exc:
+            raise _PeerGone(repr(exc)) from exc
+
+    async def _send_events(self, events: list[h11.Event]) -> None:
+        """Serialize `events` and send them: small pieces joined, big ones as they are."""
+        small: list[bytes] = []
+        small_bytes = 0
+        for event in events:
+            for part in self._conn.send_with_data_passthrough(event) or ():
+                if len(part) < _COALESCE_BYTES:
+                    small.append(part)
+                    small_bytes += len(part)
+                    if small_bytes < _COALESCE_BYTES:
+                        continue
+                if small:
+                    joined = b"".join(small)
+                    small.clear()
+                    small_bytes = 0
+                    await self._send_bytes(joined)
+                if len(part) >= _COALESCE_BYTES:
+                    await self._send_bytes(part)
+        if small:
+            await self._send_bytes(b"".join(small))
+
+    async def _send_response(self, method: str, response: Response, *, close: bool) -> bool:
+        """Write `response`, then run its cleanup.
+
+        Returns True if it was written whole, False if the client went away or
+        the body failed midway (the connection must then close).
+
+        Raises:
+          _UnsentResponse: the response could not be started (an app bug);
+            nothing of it was sent.
+        """
+        chunks = None if isinstance(response.body, bytes) else response.body
+        no_body = method == "HEAD" or response.status in (204, 304) or response.status < 200
+        try:
+            try:
+                head = self._response_head(response, method, close=close, no_body=no_body)
+                first = b""
+                if chunks is not None and not no_body:
+                    first = await _next_chunk(chunks)
+            except Exception as exc:
+                raise _UnsentResponse from exc
+            events: list[h11.Event] = [head]
+            if chunks is None or no_body:
+                if not no_body and isinstance(response.body, bytes) and response.body:
+                    events.append(h11.Data(data=response.body))
+                events.append(h11.EndOfMessage())
+                await self._send_events(events)
+                return True
+            while first:
+                events.append(h11.Data(data=first))
+                await self._send_events(events)
+                events = []
+                first = await _next_chunk(chunks)
+            await self._send_events([*events, h11.EndOfMessage()])
+            return True
+        except _PeerGone as exc:
+            logger.debug("client went away while we wrote a response: %s", exc)
+            return False
+        except _UnsentResponse:
+            raise
+        except Exception:
+            if self._conn.our_state is h11.SEND_RESPONSE:
+                raise _UnsentResponse from None  # h11 refused the head: nothing sent
+            logger.exception("response body failed after its head was sent; aborting")
+            return False
+        finally:
+            await _cleanup(response, chunks)
+
+    def _response_head(
+        self, response: Response, method: str, *, close: bool, no_body: bool
+    ) -> h11.Response:
+        headers: list[tuple[bytes, bytes]] = []
+        has_close = False
+        for name, value in response.headers:
+            lower = name.lower()
+            if lower == "content-length" and isinstance(response.body, bytes) and not no_body:
+                continue  # ours below is the truth
+            if lower == "connection" and "close" in value.lower():
+                has_close = True
+            headers.append((name.encode("latin-1"), value.encode("latin-1")))
+        if isinstance(response.body, bytes) and not no_body:
+            headers.append((b"Content-Length", str(len(response.body)).encode("ascii")))
+        if close and not has_close:
+            headers.append((b"Connection", b"close"))
+        return h11.Response(
+            status_code=response.status, headers=headers, reason=_reason(response.status)
+        )
+
+    async def _refuse(self, error: S3Error) -> None:
+        """Answer a protocol-level refusal, if a response can still be sent."""
+        if self._conn.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+            return
+        try:
+            response = self._app.error_response(error, None)
+            await self._send_response("GET", response, close=True)
+        except Exception:
+            logger.exception("could not send a %s refusal", error.code)
+
+    # ---- closing --------------------------------------------------------
+
+    async def _close(self) -> None:
+        """Close our side, give the client a moment to read and close, then close."""
+        stream = self._stream
+        try:
+            if not self._peer_eof and isinstance(stream, trio.abc.HalfCloseableStream):
+                with trio.move_on_after(self._limits.linger_timeout_s):
+                    await stream.send_eof()
+                    while await stream.receive_some(self._limits.receive_bytes):
+                        pass
+        except (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError):
+            pass
+        finally:
+            await trio.aclose_forcefully(stream)
+
+
+class _HeadTimeout(Exception):
+    """A request head started but did not complete within header_timeout_s."""
+
+
+def _head_error_code(exc: h11.RemoteProtocolError) -> str:
+    if exc.error_status_hint == 431:
+        return "RequestHeaderSectionTooLarge"
+    if exc.error_status_hint == 501:
+        return "NotImplemented"
+    return "InvalidRequest"
+
+
+def _to_http_request(event: h11.Request, scheme: str) -> HttpRequest:
+    return HttpRequest(
+        method=event.method.decode("ascii"),
+        target=bytes(event.target),
+        headers=tuple(
+            (name.decode("latin-1"), value.decode("latin-1")) for name, value in event.headers
+        ),
+        http_version=event.http_version.decode("ascii"),
+        scheme=scheme,
+    )
+
+
+def _head_bytes(event: h11.Request) -> int:
+    """The size of a request head as sent, less any optional whitespace."""
+    request_line_bytes = len(event.method) + len(event.target) + len(b"  HTTP/1.1\r\n")
+    header_bytes = sum(len(name) + len(value) + 3 for name, value in event.headers.raw_items())
+    return request_line_bytes + header_bytes + 2
+
+
+def _content_length(event: h11.Request) -> int | None:
+    """The body length h11 will frame: None for chunked, 0 when none is given."""
+    length: int | None = 0
+    for name, value in event.headers:
+        if name == b"transfer-encoding":
+            return None
+        if name == b"content-length":
+            length = int(value)
+    return length
+
+
+def _reason(status: int) -> bytes:
+    try:
+        return HTTPStatus(status).phrase.encode("ascii")
+    except ValueError:
+        return b""
+
+
+async def _next_chunk(chunks: AsyncIterator[bytes]) -> bytes:
+    """The next non-empty chunk, or b"" at the end."""
+    while True:
+        chunk = await anext(chunks, None)
+        if chunk is None:
+            return b""
+        if chunk:
+            return chunk
+
+
+async def _cleanup(response: Response, chunks: AsyncIterator[bytes] | None) -> None:
+    """Close the body iterator and run on_close, even while being cancelled."""
+    with trio.CancelScope(shield=True) as scope:
+        scope.deadline = trio.current_time() + _CLEANUP_TIMEOUT_S
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            try:
+                await aclose()
+            except Exception:
+                logger.exception("closing a response body iterator failed")
+        if response.on_close is not None:
+            try:
+                await response.on_close()
+            except Exception:
+                logger.exception("response on_close failed")
+    if scope.cancelled_caught:
+        logger.warning("response cleanup took over %ss; abandoned", _CLEANUP_TIMEOUT_S)

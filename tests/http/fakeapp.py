@@ -1,0 +1,131 @@
+"""A tiny App for driving the connection loop: behaviour chosen by the path."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import trio
+import trio.testing
+
+from hamster.http.connection import ServerLimits, ShutdownSignal, serve_connection
+from hamster.http.messages import HttpRequest, RequestBody, Response
+from hamster.http.testing import RawClient
+from hamster.s3.errors import S3Error
+
+
+@dataclass
+class FakeApp:
+    """Paths:
+
+    /echo?n=K      read the body K bytes at a time, answer it (x-content-length: what
+                   `content_length` said)
+    /ignore        answer 200 without reading the body
+    /refuse        answer 403 without reading the body
+    /head          Content-Length 5 set by the app, body b"hello"
+    /stream?n=K    stream K chunks of b"chunk"; /stream-forever never ends
+    /boom          raise (a bug); /boom-stream: the iterator raises at once;
+                   /boom-late: the iterator raises after one chunk
+    /wait          signal `entered`, wait for `release`, then answer
+    anything else  200 "ok <method> <target>"
+    """
+
+    requests: list[HttpRequest] = field(default_factory=list)
+    body_errors: list[str] = field(default_factory=list)
+    closed: list[str] = field(default_factory=list)
+    entered: trio.Event = field(default_factory=trio.Event)
+    release: trio.Event = field(default_factory=trio.Event)
+
+    async def handle(self, request: HttpRequest, body: RequestBody) -> Response:
+        self.requests.append(request)
+        path, _, query = request.target.partition(b"?")
+        n = int(query.partition(b"=")[2] or b"0")
+        if path == b"/echo":
+            try:
+                data = await _read_all(body, n or 1 << 20)
+            except S3Error as error:
+                self.body_errors.append(error.code)
+                return self.error_response(error, request)
+            return Response(200, [("x-content-length", str(body.content_length))], data)
+        if path == b"/ignore":
+            return Response(200, [], b"ignored")
+        if path == b"/refuse":
+            return Response(403, [], b"refused")
+        if path == b"/head":
+            return Response(200, [("Content-Length", "5")], b"hello")
+        if path in (b"/stream", b"/stream-forever", b"/boom-stream", b"/boom-late"):
+            name = path.decode()
+            return Response(
+                200,
+                [("Content-Length", str(5 * n))] if path == b"/stream" else [],
+                self._chunks(name, n),
+                on_close=self._on_close(name),
+            )
+        if path == b"/boom":
+            raise RuntimeError("a bug in the handler")
+        if path == b"/wait":
+            self.entered.set()
+            await self.release.wait()
+        return Response(200, [], b"ok " + request.method.encode() + b" " + request.target)
+
+    def error_response(self, error: S3Error, request: HttpRequest | None) -> Response:
+        body = f"<Error><Code>{error.code}</Code></Error>".encode()
+        return Response(error.status, [("x-error", error.code)], body)
+
+    async def _chunks(self, name: str, n: int) -> AsyncIterator[bytes]:
+        try:
+            if name == "/boom-stream":
+                raise RuntimeError("iterator bug")
+            i = 0
+            while name in ("/stream-forever", "/boom-late") or i < n:
+                yield b"chunk"
+                i += 1
+                if name == "/boom-late":
+                    raise RuntimeError("iterator bug after the head")
+                await trio.lowlevel.checkpoint()
+        finally:
+            self.closed.append(f"iterator {name}")
+
+    def _on_close(self, name: str) -> Callable[[], Awaitable[None]]:
+        async def on_close() -> None:
+            self.closed.append(f"on_close {name}")
+
+        return on_close
+
+
+async def _read_all(body: RequestBody, max_bytes: int) -> bytes:
+    out = bytearray()
+    while chunk := await body.read(max_bytes):
+        assert len(chunk) <= max_bytes
+        out += chunk
+    return bytes(out)
+
+
+@dataclass
+class Served:
+    client: RawClient
+    done: trio.Event
+
+
+@asynccontextmanager
+async def serving(
+    app: FakeApp,
+    limits: ServerLimits | None = None,
+    shutdown: ShutdownSignal | None = None,
+) -> AsyncIterator[Served]:
+    """Run serve_connection over a memory stream pair; yield the client side."""
+    client_stream, server_stream = trio.testing.memory_stream_pair()
+    done = trio.Event()
+
+    async def run() -> None:
+        try:
+            await serve_connection(server_stream, app, limits or ServerLimits(), shutdown=shutdown)
+        finally:
+            done.set()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run)
+        yield Served(RawClient(client_stream), done)
+        await client_stream.aclose()
+        await done.wait()
