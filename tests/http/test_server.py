@@ -1,0 +1,163 @@
+"""`Server`: accept loop, connection cap, graceful shutdown, TLS.
+
+Over `MemoryListener` with a MockClock where time matters; a few over real
+127.0.0.1 sockets (real clock, no timeouts relied on).
+"""
+
+from __future__ import annotations
+
+import shutil
+import ssl
+import subprocess
+from pathlib import Path
+
+import pytest
+import trio
+import trio.testing
+from trio.testing import MockClock
+
+from hamster.http.server import Server, ServerLimits, listener_address, open_listeners
+from hamster.http.testing import MemoryListener, RawClient
+
+from .fakeapp import FakeApp
+
+
+def get(target: str = "/", *headers: str) -> bytes:
+    return "\r\n".join([f"GET {target} HTTP/1.1", "Host: example", *headers, "", ""]).encode()
+
+
+async def test_serves_over_real_sockets_on_a_random_port() -> None:
+    app = FakeApp()
+    server = Server(app, ServerLimits())
+    listeners = await open_listeners("127.0.0.1", 0)
+    host, port = listener_address(listeners[0])
+    assert host == "127.0.0.1"
+    assert port > 0
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.serve, listeners)
+        client = RawClient(await trio.open_tcp_stream(host, port))
+        for target in ("/one", "/two"):
+            await client.send(get(target))
+            response = await client.read_response()
+            assert response.body == b"ok GET " + target.encode()
+        await client.stream.aclose()
+        server.shutdown()
+    assert server.active_connections == 0
+
+
+async def test_graceful_shutdown_over_real_sockets() -> None:
+    app = FakeApp()
+    server = Server(app, ServerLimits())
+    listeners = await open_listeners("127.0.0.1", 0)
+    host, port = listener_address(listeners[0])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.serve, listeners)
+        idle = RawClient(await trio.open_tcp_stream(host, port))
+        await idle.send(get("/"))
+        await idle.read_response()
+        busy = RawClient(await trio.open_tcp_stream(host, port))
+        await busy.send(get("/wait"))
+        await app.entered.wait()
+
+        server.shutdown()
+        assert await idle.read_to_eof() == b""  # idle: closed at once
+        with pytest.raises(OSError):
+            await trio.open_tcp_stream(host, port)  # no longer listening
+        app.release.set()
+        response = await busy.read_response()  # in flight: completes
+        assert response.status == 200
+        assert response.header("connection") == "close"
+        assert await busy.read_to_eof() == b""
+        await idle.stream.aclose()
+        await busy.stream.aclose()
+    assert server.active_connections == 0
+    assert listeners[0].socket.fileno() == -1
+
+
+async def test_connection_cap_holds_the_next_connection_until_one_ends(
+    autojump_clock: MockClock,
+) -> None:
+    server = Server(FakeApp(), ServerLimits(max_connections=1))
+    listener = MemoryListener()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.serve, [listener])
+        first = RawClient(listener.connect())
+        second = RawClient(listener.connect())
+        await first.send(get("/first"))
+        await second.send(get("/second"))
+        assert (await first.read_response()).body == b"ok GET /first"
+        await trio.testing.wait_all_tasks_blocked()
+        assert (listener.accepted, server.active_connections) == (1, 1)
+        start = trio.current_time()
+
+        await first.stream.aclose()
+        assert (await second.read_response()).body == b"ok GET /second"
+        assert trio.current_time() == start  # served as soon as the first ended
+        assert listener.accepted == 2
+        await second.stream.aclose()
+        server.shutdown()
+    assert listener.closed
+
+
+async def test_shutdown_cancels_what_outlives_the_grace_period(autojump_clock: MockClock) -> None:
+    app = FakeApp()
+    limits = ServerLimits(shutdown_grace_s=7.0)
+    server = Server(app, limits)
+    listener = MemoryListener()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.serve, [listener])
+        stuck = RawClient(listener.connect())
+        await stuck.send(get("/wait"))  # never released
+        await app.entered.wait()
+        start = trio.current_time()
+        server.shutdown()
+    assert trio.current_time() - start == pytest.approx(limits.shutdown_grace_s)
+    with pytest.raises(EOFError):
+        await stuck.read_response()
+    assert server.active_connections == 0
+
+
+async def test_shutdown_before_any_connection_returns_promptly(autojump_clock: MockClock) -> None:
+    server = Server(FakeApp())
+    listener = MemoryListener()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.serve, [listener])
+        server.shutdown()
+        server.shutdown()  # idempotent
+    assert trio.current_time() == 0
+    assert listener.closed
+    assert server.accepted_connections == 0
+
+
+def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    args = ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
+    args += ["-nodes", "-subj", "/CN=localhost", "-days", "1", "-keyout", str(key)]
+    subprocess.run(
+        [openssl, *args, "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+async def test_tls_wraps_accepted_streams(tmp_path: Path, autojump_clock: MockClock) -> None:
+    cert, key = _self_signed(tmp_path)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert, key)
+    client_context = ssl.create_default_context(cafile=str(cert))
+    app = FakeApp()
+    server = Server(app, ServerLimits(), ssl_context=server_context)
+    listener = MemoryListener()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.serve, [listener])
+        tls = trio.SSLStream(listener.connect(), client_context, server_hostname="localhost")
+        client = RawClient(tls)
+        await client.send(get("/secure"))
+        assert (await client.read_response()).body == b"ok GET /secure"
+        await tls.aclose()
+        server.shutdown()
+    assert app.requests[0].scheme == "https"
