@@ -312,13 +312,12 @@ class _Connection:
     async def _respond(self, request: HttpRequest, body: _Body, response: Response) -> bool:
         """Write the app's response; True if it went out whole."""
         close = self._must_close or self._shutdown.is_set
-        if self._conn.their_state is h11.SEND_BODY:
+        remaining = body.remaining_bytes
+        if self._conn.their_state is h11.SEND_BODY and remaining != 0:
             if self._conn.they_are_waiting_for_100_continue:
                 close = True  # they hold the body back for us: never ask for it
-            else:
-                remaining = body.remaining_bytes
-                if remaining is not None and remaining > self._limits.drain_limit_bytes:
-                    close = True
+            elif remaining is not None and remaining > self._limits.drain_limit_bytes:
+                close = True
         try:
             return await self._send_response(request.method, response, close=close)
         except _UnsentResponse:

@@ -7,12 +7,14 @@ the server waited.
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 import trio
 import trio.testing
 from trio.testing import MockClock
 
-from hamster.http.connection import ServerLimits, ShutdownSignal
+from hamster.http.connection import ServerLimits, ShutdownSignal, serve_connection
 from hamster.http.testing import RawClient
 
 from .fakeapp import FakeApp, serving
@@ -209,6 +211,18 @@ async def test_expect_100_continue_refused_unread_closes_without_asking_for_the_
         await s.done.wait()
 
 
+async def test_expect_100_continue_with_an_empty_body_keeps_the_connection(
+    autojump_clock: MockClock,
+) -> None:
+    async with serving(FakeApp(), LIMITS) as s:
+        await s.client.send(get("/refuse", "Content-Length: 0", "Expect: 100-continue"))
+        response = await s.client.read_response()
+        assert response.status == 403
+        assert response.header("connection") is None
+        await s.client.send(get("/again"))
+        assert (await s.client.read_response()).body == b"ok GET /again"
+
+
 async def test_unread_small_body_is_drained_and_the_connection_reused(
     autojump_clock: MockClock,
 ) -> None:
@@ -357,8 +371,6 @@ async def test_streaming_response_body_and_on_close(autojump_clock: MockClock) -
         assert response.body == b"chunk" * 4
         assert response.header("content-length") == "20"
         assert response.header("transfer-encoding") is None
-        # Without a Content-Length, HTTP/1.1 gets chunked framing.
-        await s.client.send(get("/boom-late"))
         assert app.closed == ["iterator /stream", "on_close /stream"]
 
 
@@ -376,11 +388,10 @@ async def test_streaming_without_content_length_is_chunked(autojump_clock: MockC
 
 
 async def test_client_disconnect_during_a_streamed_response_runs_on_close(
-    autojump_clock: MockClock,
+    autojump_clock: MockClock, caplog: pytest.LogCaptureFixture
 ) -> None:
     app = FakeApp()
     client_stream, server_stream = trio.testing.lockstep_stream_pair()
-    from hamster.http.connection import serve_connection
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(serve_connection, server_stream, app, LIMITS)
@@ -388,6 +399,7 @@ async def test_client_disconnect_during_a_streamed_response_runs_on_close(
         await client_stream.receive_some(100)
         await client_stream.aclose()
     assert app.closed == ["iterator /stream-forever", "on_close /stream-forever"]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
 
 
 async def test_app_exception_becomes_internal_error(autojump_clock: MockClock) -> None:
