@@ -371,7 +371,9 @@ async def test_streaming_response_body_and_on_close(autojump_clock: MockClock) -
         assert response.body == b"chunk" * 4
         assert response.header("content-length") == "20"
         assert response.header("transfer-encoding") is None
-        assert app.closed == ["iterator /stream", "on_close /stream"]
+    # The client may have the whole body before the server has run on_close:
+    # check once the connection has ended.
+    assert app.closed == ["iterator /stream", "on_close /stream"]
 
 
 async def test_streaming_without_content_length_is_chunked(autojump_clock: MockClock) -> None:

@@ -6,14 +6,12 @@ Over `MemoryListener` with a MockClock where time matters; a few over real
 
 from __future__ import annotations
 
-import shutil
 import ssl
-import subprocess
-from pathlib import Path
 
 import pytest
 import trio
 import trio.testing
+import trustme
 from trio.testing import MockClock
 
 from hamster.http.server import Server, ServerLimits, listener_address, open_listeners
@@ -129,26 +127,12 @@ async def test_shutdown_before_any_connection_returns_promptly(autojump_clock: M
     assert server.accepted_connections == 0
 
 
-def _self_signed(tmp_path: Path) -> tuple[Path, Path]:
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("openssl is not installed")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    args = ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
-    args += ["-nodes", "-subj", "/CN=localhost", "-days", "1", "-keyout", str(key)]
-    subprocess.run(
-        [openssl, *args, "-out", str(cert)],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
-
-
-async def test_tls_wraps_accepted_streams(tmp_path: Path, autojump_clock: MockClock) -> None:
-    cert, key = _self_signed(tmp_path)
+async def test_tls_wraps_accepted_streams(autojump_clock: MockClock) -> None:
+    ca = trustme.CA()
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server_context.load_cert_chain(cert, key)
-    client_context = ssl.create_default_context(cafile=str(cert))
+    ca.issue_cert("localhost").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
     app = FakeApp()
     server = Server(app, ServerLimits(), ssl_context=server_context)
     listener = MemoryListener()

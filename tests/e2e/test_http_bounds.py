@@ -1,0 +1,15 @@
+"""Bounds against bad clients, through the real daemon."""
+
+from __future__ import annotations
+
+from tests.daemon import Daemon
+from tests.e2e.rawhttp import closed_by_peer, connect, read_response, request_bytes
+
+
+def test_oversized_header_block(daemon: Daemon) -> None:
+    host = f"{daemon.host}:{daemon.port}"
+    with connect(daemon.host, daemon.port) as sock:
+        sock.sendall(request_bytes("GET", "/", {"Host": host, "X-Big": "a" * 20000}))
+        response = read_response(sock)
+        assert response.status in (400, 431)
+        assert closed_by_peer(sock)
