@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import signal
+import ssl
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -110,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="TOML file of [[users]] tables with access_key, secret_key and optional name",
     )
+    serve.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS with this certificate (PEM)")
+    serve.add_argument("--tls-key", metavar="FILE", help="private key of --tls-cert (PEM)")
     serve.add_argument(
         "--max-connections", type=int, default=ServerLimits.max_connections, help="connection cap"
     )
@@ -137,10 +140,29 @@ class ServeOptions:
     credentials: str | None
     max_connections: int
     exit_on_stdin_eof: bool = False
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+
+def tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
+    """The server's TLS context, or None for plain HTTP."""
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise ConfigError("--tls-cert and --tls-key go together")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"cannot load TLS certificate/key: {exc}") from exc
+    return context
 
 
 async def serve(opts: ServeOptions) -> None:
     runtime = Runtime()
+    ssl_context = tls_context(opts.tls_cert, opts.tls_key)
+    scheme = "https" if ssl_context is not None else "http"
     os.makedirs(opts.data_dir, exist_ok=True)
     loaded = load_users(
         data_dir=opts.data_dir,
@@ -159,7 +181,7 @@ async def serve(opts: ServeOptions) -> None:
             domains=opts.domains,
         )
         limits = ServerLimits(max_connections=opts.max_connections)
-        server = Server(app, limits)
+        server = Server(app, limits, ssl_context=ssl_context)
         listeners = await open_listeners(opts.host, opts.port)
         host, port = listeners[0].socket.getsockname()[:2]
         async with trio.open_nursery() as nursery:
@@ -167,9 +189,8 @@ async def serve(opts: ServeOptions) -> None:
             if opts.exit_on_stdin_eof:
                 nursery.start_soon(_watch_stdin, server)
             await nursery.start(_serve_then_stop, server, listeners, nursery.cancel_scope)
-            lines = [
-                f"Hamster {__version__} listening on http://{host}:{port} (data: {opts.data_dir})"
-            ]
+            where = f"{scheme}://{host}:{port}"
+            lines = [f"Hamster {__version__} listening on {where} (data: {opts.data_dir})"]
             if loaded.generated is not None:
                 lines += [
                     "Generated credentials (shown once; kept in "
@@ -240,6 +261,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         credentials=args.credentials,
         max_connections=args.max_connections,
         exit_on_stdin_eof=args.exit_on_stdin_eof,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
     )
     try:
         trio.run(serve, opts)

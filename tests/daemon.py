@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-READY = re.compile(r"listening on http://([0-9.]+):(\d+)")
+READY = re.compile(r"listening on (https?)://([0-9.]+):(\d+)")
 STARTUP_TIMEOUT_S = 60.0
 
 
@@ -25,6 +25,7 @@ class Daemon:
     data_dir: Path
     args: Sequence[str] = ()
     env: dict[str, str] = field(default_factory=dict)
+    scheme: str = "http"
     host: str = ""
     port: int = 0
     banner: list[str] = field(default_factory=list)
@@ -33,7 +34,7 @@ class Daemon:
 
     @property
     def endpoint(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     def start(self) -> Daemon:
         cmd = [
@@ -66,7 +67,8 @@ class Daemon:
                 self.banner.append(line.rstrip("\n"))
                 match = READY.search(line)
                 if match:
-                    self.host, self.port = match.group(1), int(match.group(2))
+                    self.scheme = match.group(1)
+                    self.host, self.port = match.group(2), int(match.group(3))
                     ready.set()
             ready.set()
 

@@ -93,6 +93,17 @@ def user_metadata(ctx: RequestContext) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
+def stored_content_encoding(value: str | None) -> str | None:
+    """Content-Encoding as stored: ``aws-chunked`` is how the body was framed on
+    the wire, not how the object is encoded, so it is dropped (``gzip,aws-chunked``
+    stores ``gzip``; ``aws-chunked`` alone stores none)."""
+    if value is None:
+        return None
+    codings = [c.strip() for c in value.split(",")]
+    kept = [c for c in codings if c and c.lower() != "aws-chunked"]
+    return ",".join(kept) if kept else None
+
+
 def parse_content_md5(value: str | None) -> bytes | None:
     if value is None:
         return None
@@ -125,7 +136,7 @@ async def put_object(ctx: RequestContext) -> Response:
         bucket=ctx.bucket,
         key=ctx.key,
         content_type=req.header("content-type"),
-        content_encoding=req.header("content-encoding"),
+        content_encoding=stored_content_encoding(req.header("content-encoding")),
         content_disposition=req.header("content-disposition"),
         content_language=req.header("content-language"),
         cache_control=req.header("cache-control"),

@@ -1,11 +1,34 @@
-"""Reading AWS's SigV4 test suite (`../shared/sigv4-testsuite/`) in place."""
+"""Reading AWS's SigV4 test suite in place.
+
+The suite lives beside the repository in the workplace (`../shared/sigv4-testsuite/`);
+a clone elsewhere (CI) reads the identical copy kept in `tests/vectors/sigv4-testsuite/`
+(Apache-2.0, LICENSE and NOTICE included). `HAMSTER_SIGV4_TESTSUITE` names another.
+"""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-SUITE_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "sigv4-testsuite"
+_REPO = Path(__file__).resolve().parents[2]
+
+
+def _suite_dir() -> Path:
+    candidates = [
+        Path(os.environ["HAMSTER_SIGV4_TESTSUITE"])
+        if "HAMSTER_SIGV4_TESTSUITE" in os.environ
+        else None,
+        _REPO.parent / "shared" / "sigv4-testsuite",
+        _REPO / "tests" / "vectors" / "sigv4-testsuite",
+    ]
+    for candidate in candidates:
+        if candidate is not None and (candidate / "streaming-examples.json").is_file():
+            return candidate
+    raise FileNotFoundError("the SigV4 test suite is missing: see tests/auth/suite.py")
+
+
+SUITE_DIR = _suite_dir()
 
 ACCESS_KEY = "AKIDEXAMPLE"
 SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"

@@ -187,3 +187,18 @@ def test_trailing_headers_extra() -> None:
         trailer_sha256=hashlib.sha256(extra["canonical_trailer"].encode()).hexdigest(),
     )
     assert sigv4.signature(key, sts) == extra["trailer_signature"]
+
+
+def test_vendored_copy_matches_the_shared_suite() -> None:
+    """The copy CI reads is byte-identical to the workplace's suite, where that exists."""
+    from tests.auth.suite import _REPO
+
+    vendored = _REPO / "tests" / "vectors" / "sigv4-testsuite"
+    shared = _REPO.parent / "shared" / "sigv4-testsuite"
+    files = sorted(p.relative_to(vendored) for p in vendored.rglob("*") if p.is_file())
+    assert len(files) > 100
+    if shared.is_dir():
+        shared_files = sorted(p.relative_to(shared) for p in shared.rglob("*") if p.is_file())
+        assert files == shared_files
+        for rel in files:
+            assert (vendored / rel).read_bytes() == (shared / rel).read_bytes(), rel
