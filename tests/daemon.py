@@ -31,6 +31,8 @@ class Daemon:
     banner: list[str] = field(default_factory=list)
     stderr_lines: list[str] = field(default_factory=list)
     proc: subprocess.Popen[str] | None = None
+    _stderr_changed: threading.Condition = field(default_factory=threading.Condition)
+    _stderr_closed: bool = False
 
     @property
     def endpoint(self) -> str:
@@ -83,7 +85,24 @@ class Daemon:
     def _pump_stderr(self) -> None:
         assert self.proc is not None and self.proc.stderr is not None
         for line in self.proc.stderr:
-            self.stderr_lines.append(line.rstrip("\n"))
+            with self._stderr_changed:
+                self.stderr_lines.append(line.rstrip("\n"))
+                self._stderr_changed.notify_all()
+        with self._stderr_changed:
+            self._stderr_closed = True
+            self._stderr_changed.notify_all()
+
+    def wait_for_log(self, needle: str, timeout_s: float = STARTUP_TIMEOUT_S) -> str:
+        """Block until a line containing `needle` appears on the daemon's stderr."""
+        with self._stderr_changed:
+            found = self._stderr_changed.wait_for(
+                lambda: self._stderr_closed or any(needle in x for x in self.stderr_lines),
+                timeout_s,
+            )
+            lines = [x for x in self.stderr_lines if needle in x]
+        if not found or not lines:
+            raise AssertionError(f"{needle!r} never logged:\n" + "\n".join(self.stderr_lines))
+        return lines[0]
 
     def stop(self, timeout_s: float = 30.0) -> int:
         """SIGTERM, then wait; returns the exit status."""

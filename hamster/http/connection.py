@@ -550,11 +550,25 @@ class _Connection:
 
     # ---- closing --------------------------------------------------------
 
+    def _client_may_still_send(self) -> bool:
+        """True when the client may be mid-request: closing outright could then
+        make the kernel reset the connection before it reads our last response."""
+        conn = self._conn
+        if conn.their_state in (h11.SEND_BODY, h11.ERROR):
+            return True
+        unprocessed, _ = conn.trailing_data
+        return bool(unprocessed)
+
     async def _close(self) -> None:
-        """Close our side, give the client a moment to read and close, then close."""
+        """Close; if the client may still be sending, first shut our side and give
+        it a moment to read our response and close (lingering close)."""
         stream = self._stream
         try:
-            if not self._peer_eof and isinstance(stream, trio.abc.HalfCloseableStream):
+            if (
+                not self._peer_eof
+                and self._client_may_still_send()
+                and isinstance(stream, trio.abc.HalfCloseableStream)
+            ):
                 with trio.move_on_after(self._limits.linger_timeout_s):
                     await stream.send_eof()
                     while await stream.receive_some(self._limits.receive_bytes):
