@@ -1,12 +1,24 @@
-"""Object operations: PutObject, GetObject, HeadObject, DeleteObject."""
+"""Object operations: PutObject, GetObject, HeadObject, DeleteObject.
+
+Checksums (x-amz-checksum-*): PutObject computes one while streaming (the
+client's algorithm, or CRC64NVME), checks the value the client sent in a
+header or an aws-chunked trailer, stores it and answers it; GetObject and
+HeadObject answer it when asked (x-amz-checksum-mode: ENABLED) for the
+whole object, never for a range.
+"""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
 from collections.abc import AsyncIterator
 
 from hamster.api.context import RequestContext, owner_id, xml_response
+from hamster.auth import checksums
+from hamster.auth.checksums import ChecksumRequest
+from hamster.auth.payload import AwsChunkedBody
+from hamster.auth.verify import STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER
 from hamster.http.messages import Response
 from hamster.s3 import etag as etags
 from hamster.s3.conditional import check_read_conditions
@@ -116,6 +128,24 @@ def parse_content_md5(value: str | None) -> bytes | None:
     return digest
 
 
+def _trailers_allowed(ctx: RequestContext) -> bool:
+    """Whether the body can carry trailers: aws-chunked in a *-TRAILER mode."""
+    payload = (ctx.request.header("x-amz-content-sha256") or "").strip()
+    return isinstance(ctx.body, AwsChunkedBody) and payload in (
+        STREAMING_SIGNED_TRAILER,
+        STREAMING_UNSIGNED_TRAILER,
+    )
+
+
+def _expected_at_end(wanted: ChecksumRequest | None, body: AwsChunkedBody) -> bytes | None:
+    """Once an aws-chunked body has ended: the checksum value to verify, from
+    its trailer or (already known) its header; the trailers are checked either way."""
+    from_trailer = checksums.expected_from_trailers(wanted, body.trailers)
+    if wanted is not None and wanted.expected is not None:
+        return wanted.expected
+    return from_trailer
+
+
 async def put_object(ctx: RequestContext) -> Response:
     validate_key(ctx.key)
     await ctx.owned_bucket()
@@ -132,6 +162,10 @@ async def put_object(ctx: RequestContext) -> Response:
             extra={"Header": "If-None-Match"},
         )
     if_match = req.header("if-match")
+    wanted = checksums.parse_request(req.headers, trailers_allowed=_trailers_allowed(ctx))
+    at_end = None
+    if isinstance(ctx.body, AwsChunkedBody):
+        at_end = functools.partial(_expected_at_end, wanted, ctx.body)
     put = PutRequest(
         bucket=ctx.bucket,
         key=ctx.key,
@@ -146,9 +180,14 @@ async def put_object(ctx: RequestContext) -> Response:
         content_md5=parse_content_md5(req.header("content-md5")),
         if_match=etags.unquote(if_match) if if_match is not None else None,
         if_none_match_star=if_none_match is not None,
+        checksum_algorithm=wanted.algorithm if wanted is not None else None,
+        checksum_expected=wanted.expected if wanted is not None and at_end is None else None,
     )
-    info = await ctx.store.put_object(put, ctx.body)
-    return Response(200, [("ETag", etags.quote(info.etag))])
+    info = await ctx.store.put_object(put, ctx.body, checksum_at_end=at_end)
+    headers = [("ETag", etags.quote(info.etag))]
+    if info.checksum is not None:
+        headers.extend(checksums.response_headers(info.checksum))
+    return Response(200, headers)
 
 
 def object_headers(info: ObjectInfo) -> list[tuple[str, str]]:
@@ -207,6 +246,9 @@ def _read_response(ctx: RequestContext, info: ObjectInfo) -> tuple[Response, int
     span = parse_range(req.header("range"), info.size)
     if span is None:
         status, start, length = 200, 0, info.size
+        # The checksum is of the whole object: only a whole-object answer has it.
+        if info.checksum is not None and checksums.mode_enabled(req.headers):
+            headers.extend(checksums.response_headers(info.checksum))
     else:
         first, last = span
         status, start, length = 206, first, last - first + 1

@@ -5,9 +5,11 @@ Layout under the data directory:
   blobs/<id[:2]>/<id>   a finished, synced blob
 
 `BlobStore.write` streams a body through a bounded buffer into tmp/,
-hashing it on the way, then fsyncs, renames it into blobs/ and fsyncs the
-directory: when it returns the blob is durable under its final name (but
-nothing points to it yet; the caller commits a record, or removes it).
+hashing it on the way (MD5 and the additional checksum, in one worker-thread
+hop per chunk), checks the digests the client sent, then fsyncs, renames it
+into blobs/ and fsyncs the directory: when it returns the blob is durable
+under its final name (but nothing points to it yet; the caller commits a
+record, or removes it).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Protocol
 
 import trio
 
+from hamster.auth import checksums
 from hamster.s3.errors import S3Error
 from hamster.storage.fs import FileSystem
 
@@ -46,6 +49,8 @@ class WrittenBlob:
     blob_id: str
     size: int
     md5: bytes  # raw 16 bytes
+    # Raw digest of the checksum_algorithm given to `write` (None if none was).
+    checksum: bytes | None = None
 
 
 def is_blob_id(name: str) -> bool:
@@ -66,12 +71,18 @@ def tmp_path(blob_id: str) -> str:
     return f"{TMP_DIR}/{blob_id}"
 
 
-async def _hash_update(update: Callable[[bytes], None], chunk: bytes) -> None:
-    if len(chunk) <= HASH_INLINE_MAX_BYTES:
+def _update_all(updates: tuple[Callable[[bytes], None], ...], chunk: bytes) -> None:
+    for update in updates:
         update(chunk)
+
+
+async def _hash_update(updates: tuple[Callable[[bytes], None], ...], chunk: bytes) -> None:
+    if len(chunk) <= HASH_INLINE_MAX_BYTES:
+        _update_all(updates, chunk)
     else:
-        # hashlib releases the GIL on large buffers: hash off the event loop.
-        await trio.to_thread.run_sync(update, chunk)
+        # hashlib, zlib and awscrt release the GIL on large buffers: hash off
+        # the event loop, every digest in the same thread hop.
+        await trio.to_thread.run_sync(_update_all, updates, chunk)
 
 
 class BlobStore:
@@ -89,15 +100,26 @@ class BlobStore:
         content_length: int | None,
         max_size_bytes: int,
         content_md5: bytes | None,
+        checksum_algorithm: str | None = None,
+        expected_checksum: Callable[[], bytes | None] | None = None,
     ) -> WrittenBlob:
         """Stream `body` into blobs/ as `blob_id`; see the module docstring.
 
+        Args:
+          checksum_algorithm: an algorithm of `checksums` to compute while
+            streaming (its digest is `WrittenBlob.checksum`).
+          expected_checksum: called once the body has ended (so it may read
+            aws-chunked trailers), before anything is made durable; returns
+            the digest the client sent (None: nothing to check) or raises.
+
         Error handling: IncompleteBody (length differs from content_length),
-        EntityTooLarge (over max_size_bytes), BadDigest (content_md5
-        mismatch), or whatever body.read raises (cancellation included):
-        the temp file is removed and nothing is left behind.
+        EntityTooLarge (over max_size_bytes), BadDigest (content_md5 or
+        checksum mismatch), or whatever body.read or expected_checksum raise
+        (cancellation included): the temp file is removed and nothing is left
+        behind.
         """
         assert content_md5 is None or len(content_md5) == 16
+        assert expected_checksum is None or checksum_algorithm is not None
         if content_length is not None and content_length > max_size_bytes:
             raise S3Error("EntityTooLarge")
         tmp = tmp_path(blob_id)
@@ -106,6 +128,10 @@ class BlobStore:
         renamed = False
         try:
             md5 = hashlib.md5()
+            hasher = (
+                checksums.new_hasher(checksum_algorithm) if checksum_algorithm is not None else None
+            )
+            updates = (md5.update,) if hasher is None else (md5.update, hasher.update)
             size = 0
             buf = bytearray()
             while True:
@@ -121,23 +147,28 @@ class BlobStore:
                 if buf and (not data or len(buf) >= self.chunk_bytes):
                     chunk = bytes(buf)
                     buf.clear()
-                    await _hash_update(md5.update, chunk)
+                    await _hash_update(updates, chunk)
                     await f.write(chunk)
                 if not data:
                     break
             assert not buf
             if content_length is not None and size != content_length:
                 raise S3Error("IncompleteBody")
+            expected = expected_checksum() if expected_checksum is not None else None
             digest = md5.digest()
             if content_md5 is not None and digest != content_md5:
                 raise S3Error("BadDigest")
+            checksum = hasher.digest() if hasher is not None else None
+            if expected is not None:
+                assert checksum_algorithm is not None and checksum is not None
+                checksums.check(checksum_algorithm, expected, checksum)
             await f.sync()
             await f.close()
             await self._ensure_dir(blob_dir(blob_id))
             await self.fs.rename(tmp, final)
             renamed = True
             await self.fs.sync_dir(blob_dir(blob_id))
-            return WrittenBlob(blob_id=blob_id, size=size, md5=digest)
+            return WrittenBlob(blob_id=blob_id, size=size, md5=digest, checksum=checksum)
         except BaseException:
             with trio.CancelScope(shield=True):
                 try:

@@ -10,9 +10,13 @@ contiguous range, ordered by the UTF-8 bytes of the key (S3's list order).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
+from hamster.auth.checksums import CHECKSUM_TYPES, DIGEST_BYTES, ChecksumValue
 from hamster.storage.pb import records_pb2 as pb
+
+log = logging.getLogger("hamster.storage")
 
 FORMAT_VERSION = 1
 
@@ -44,6 +48,9 @@ class ObjectInfo:
     expires: str | None
     user_metadata: tuple[tuple[str, str], ...]  # (name without x-amz-meta-, lower-case; value)
     blob_id: str
+    # The additional checksum (x-amz-checksum-*); None only for records
+    # written before checksums were stored.
+    checksum: ChecksumValue | None = None
 
 
 def bucket_key(bucket: str) -> bytes:
@@ -94,6 +101,9 @@ def encode_object(info: ObjectInfo, *, part_count: int = 0) -> bytes:
         user_metadata=[pb.MetadataEntry(name=n, value=v) for n, v in info.user_metadata],
         part_count=part_count,
     )
+    if info.checksum is not None:
+        c = info.checksum
+        rec.checksums.append(pb.Checksum(algorithm=c.algorithm, value=c.value, type=c.type))
     # Optional fields: set only when present, so None round-trips.
     if info.content_type is not None:
         rec.content_type = info.content_type
@@ -129,7 +139,25 @@ def decode_object(bucket: str, value: bytes) -> ObjectInfo:
         expires=rec.expires if rec.HasField("expires") else None,
         user_metadata=tuple((e.name, e.value) for e in rec.user_metadata),
         blob_id=rec.blob_id,
+        checksum=_decode_checksum(rec),
     )
+
+
+def _decode_checksum(rec: pb.ObjectRecord) -> ChecksumValue | None:
+    """The first checksum of `rec` this version knows how to serve, if any.
+
+    A checksum of an algorithm or type unknown here (written by a later
+    version) is skipped, not fatal: the object stays readable.
+    """
+    for c in rec.checksums:
+        if (
+            c.algorithm in DIGEST_BYTES
+            and len(c.value) == DIGEST_BYTES[c.algorithm]
+            and c.type in CHECKSUM_TYPES
+        ):
+            return ChecksumValue(algorithm=c.algorithm, value=c.value, type=c.type)
+        log.debug("object %r: skipping a checksum this version does not know", rec.key)
+    return None
 
 
 def encode_store_info(created_ns: int) -> bytes:

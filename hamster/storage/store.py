@@ -6,7 +6,10 @@ internal id), tmp/ (writes in progress). See records.py for the key layout.
 Write path (PUT): preconditions are checked (fail fast), the body streams
 into a durable blob (blobs.py), then, under the commit lock, the bucket and
 the preconditions are checked again and the record is written with
-sync=True; only then does the PUT return. The old blob of an overwrite is
+sync=True; only then does the PUT return. The additional checksum
+(x-amz-checksum-*; CRC64NVME when the client names none) is computed in
+the same pass as the MD5 and checked, like Content-MD5, before the blob is
+made durable. The old blob of an overwrite is
 removed after the new record is durable. Any failure before the commit
 removes the new blob: an unacknowledged PUT leaves nothing.
 
@@ -21,12 +24,14 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from types import TracebackType
 
 import trio
 
+from hamster.auth import checksums
+from hamster.auth.checksums import ChecksumValue
 from hamster.runtime import Runtime
 from hamster.s3.errors import S3Error
 from hamster.storage import records
@@ -45,6 +50,7 @@ OPEN_RETRIES_MAX = 8
 __all__ = [
     "BodySource",
     "BucketInfo",
+    "ChecksumValue",
     "ObjectInfo",
     "ObjectReader",
     "PutRequest",
@@ -73,6 +79,12 @@ class PutRequest:
     if_none_match_star: bool = False
     # Larger body -> EntityTooLarge (the declared length is checked first).
     max_size_bytes: int = MAX_SIZE_BYTES
+    # The additional checksum to compute and store (a `checksums.ALGORITHMS`
+    # name); None: checksums.DEFAULT_ALGORITHM (CRC64NVME), as S3 does.
+    checksum_algorithm: str | None = None
+    # Its raw digest as the client sent it in a header; mismatch -> BadDigest.
+    # (A value that comes only at the end of the body: see `put_object`.)
+    checksum_expected: bytes | None = None
 
 
 def _no_such_bucket(bucket: str) -> S3Error:
@@ -266,10 +278,35 @@ class Store:
         )
         raise S3Error("InternalError", message=f"The data of object {key!r} is missing.")
 
-    async def put_object(self, req: PutRequest, body: BodySource) -> ObjectInfo:
-        """Store `body` under req.bucket/req.key; see the module docstring."""
+    async def put_object(
+        self,
+        req: PutRequest,
+        body: BodySource,
+        *,
+        checksum_at_end: Callable[[], bytes | None] | None = None,
+    ) -> ObjectInfo:
+        """Store `body` under req.bucket/req.key; see the module docstring.
+
+        Args:
+          req: what to store and the checks to make.
+          body: the bytes.
+          checksum_at_end: for a checksum value that arrives after the body
+            (an aws-chunked trailer): called once `body` has ended, returns
+            the raw digest of req.checksum_algorithm (None: nothing to check)
+            or raises the S3Error the request gets. Excludes
+            req.checksum_expected.
+        """
         if req.content_md5 is not None and len(req.content_md5) != 16:
             raise S3Error("InvalidDigest")
+        algorithm = req.checksum_algorithm or checksums.DEFAULT_ALGORITHM
+        assert algorithm in checksums.DIGEST_BYTES, algorithm
+        if req.checksum_expected is not None:
+            assert req.checksum_algorithm is not None and checksum_at_end is None
+            assert len(req.checksum_expected) == checksums.DIGEST_BYTES[algorithm]
+        expected_checksum = checksum_at_end
+        if req.checksum_expected is not None:
+            header_value = req.checksum_expected
+            expected_checksum = lambda: header_value  # noqa: E731
         await self._require_bucket(req.bucket)
         if req.if_none_match_star or req.if_match is not None:
             check_preconditions(req, await self._get_object(req.bucket, req.key))
@@ -280,8 +317,10 @@ class Store:
             content_length=req.content_length,
             max_size_bytes=req.max_size_bytes,
             content_md5=req.content_md5,
+            checksum_algorithm=algorithm,
+            expected_checksum=expected_checksum,
         )
-        assert written.blob_id == blob_id
+        assert written.blob_id == blob_id and written.checksum is not None
         info = ObjectInfo(
             bucket=req.bucket,
             key=req.key,
@@ -296,6 +335,7 @@ class Store:
             expires=req.expires,
             user_metadata=req.user_metadata,
             blob_id=blob_id,
+            checksum=ChecksumValue(algorithm, written.checksum, checksums.FULL_OBJECT),
         )
         committed = False
         try:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from google.protobuf.message import Message
 
+from hamster.auth.checksums import ChecksumValue
 from hamster.storage import records
 from hamster.storage.pb import records_pb2 as pb
 from hamster.storage.records import BucketInfo, ObjectInfo
@@ -55,6 +56,23 @@ CASES: dict[str, Message] = {
         last_modified_ns=1,
         content_type="",
         part_count=3,
+    ),
+    # A single PUT as this version writes it: the default CRC64NVME checksum.
+    "object_record_checksum": pb.ObjectRecord(
+        format_version=1,
+        key="photos/2025/cat.png",
+        size=9,
+        etag="25f9e794323b453885f5181f1b624d0b",
+        blob_id="00112233445566778899aabbccddeeff",
+        last_modified_ns=1_750_000_000_000_000_000,
+        content_type="image/png",
+        checksums=[
+            pb.Checksum(
+                algorithm="CRC64NVME",
+                value=bytes.fromhex("ae8b14860a799888"),
+                type="FULL_OBJECT",
+            ),
+        ],
     ),
     "store_info": pb.StoreInfo(format_version=1, created_ns=1_600_000_000_000_000_000),
 }
@@ -113,15 +131,52 @@ def test_golden_decodes_to_value_objects() -> None:
         user_metadata=(),
         blob_id="fedcba9876543210fedcba9876543210",
     )
+    assert minimal.checksum is None
     full = records.decode_object("bk", golden_path("object_record").read_bytes())
     assert full.user_metadata == (("zeta", "last first"), ("alpha", ""))
     assert full.expires == "Thu, 01 Dec 2044 16:00:00 GMT"
     assert full.size == 5_368_709_120
-    # Our encoder writes the same bytes the golden pins (checksums aside).
-    without_checksums = pb.ObjectRecord.FromString(golden_path("object_record").read_bytes())
-    del without_checksums.checksums[:]
-    assert records.encode_object(full) == without_checksums.SerializeToString(deterministic=True)
+    assert full.checksum == ChecksumValue("CRC32C", bytes.fromhex("deadbeef"), "FULL_OBJECT")
+    # Our encoder writes the same bytes the goldens pin.
+    assert records.encode_object(full) == golden_path("object_record").read_bytes()
+    assert records.encode_object(minimal, part_count=3) == (
+        golden_path("object_record_minimal").read_bytes()
+    )
+    checked = records.decode_object("bk", golden_path("object_record_checksum").read_bytes())
+    assert checked == ObjectInfo(
+        bucket="bk",
+        key="photos/2025/cat.png",
+        size=9,
+        etag="25f9e794323b453885f5181f1b624d0b",
+        last_modified_ns=1_750_000_000_000_000_000,
+        content_type="image/png",
+        content_encoding=None,
+        content_disposition=None,
+        content_language=None,
+        cache_control=None,
+        expires=None,
+        user_metadata=(),
+        blob_id="00112233445566778899aabbccddeeff",
+        checksum=ChecksumValue("CRC64NVME", bytes.fromhex("ae8b14860a799888"), "FULL_OBJECT"),
+    )
+    assert records.encode_object(checked) == golden_path("object_record_checksum").read_bytes()
     assert records.encode_bucket(bucket) == golden_path("bucket_record").read_bytes()
     assert records.encode_store_info(1_600_000_000_000_000_000) == (
         golden_path("store_info").read_bytes()
     )
+
+
+def test_unknown_checksums_are_skipped_not_fatal() -> None:
+    """A later version may store checksums this one does not know: the object
+    stays readable, with the first checksum this version can serve."""
+    rec = pb.ObjectRecord.FromString(golden_path("object_record_checksum").read_bytes())
+    known = rec.checksums[0]
+    del rec.checksums[:]
+    rec.checksums.add(algorithm="XXHASH128", value=b"\x01" * 16, type="FULL_OBJECT")
+    rec.checksums.add(algorithm="SHA256", value=b"short", type="FULL_OBJECT")
+    rec.checksums.add(algorithm="CRC32", value=b"\x00" * 4, type="SOMETHING_NEW")
+    rec.checksums.append(known)
+    info = records.decode_object("bk", rec.SerializeToString(deterministic=True))
+    assert info.checksum == ChecksumValue("CRC64NVME", known.value, "FULL_OBJECT")
+    del rec.checksums[-1]
+    assert records.decode_object("bk", rec.SerializeToString()).checksum is None
