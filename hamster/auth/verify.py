@@ -1,4 +1,4 @@
-"""The authenticate stage: verify a request's SigV4 signature (header or presigned query).
+"""The authenticate stage: verify a request's SigV4 or SigV2 signature (header or presigned query).
 
 `authenticate` is sans-I/O: it gets the request line parts and headers exactly
 as sent, a way to look a secret up, the current time and the server's region,
@@ -7,8 +7,13 @@ elements S3 itself answers with. It never reads the body: the payload
 (``x-amz-content-sha256``) is checked as the body streams, by
 `hamster.auth.payload.verified_body`.
 
+SigV2 (``Authorization: AWS key:signature`` and ``?AWSAccessKeyId=…&Expires=…
+&Signature=…``, which boto3's default presigner emits) is verified by
+`hamster.auth.sigv2`; its payload is always ``UNSIGNED-PAYLOAD`` (SigV2 does not
+sign the body).
+
 Error policy, in the order checks run: no credentials at all → AccessDenied;
-two mechanisms at once → InvalidArgument; a scheme other than SigV4 →
+two mechanisms at once → InvalidArgument; a scheme other than SigV4 or SigV2 →
 InvalidRequest; a malformed header or credential scope (wrong region, service,
 date) → AuthorizationHeaderMalformed (AuthorizationQueryParametersError for
 presigned); a date too far from now → RequestTimeTooSkewed, or AccessDenied
@@ -29,7 +34,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypedDict
 
-from hamster.auth import sigv4
+from hamster.auth import sigv2, sigv4
 from hamster.s3.errors import S3Error
 
 SERVICE = "s3"
@@ -57,7 +62,7 @@ _QUERY_PARAMS = (
     "X-Amz-SignedHeaders",
     "X-Amz-Expires",
 )
-_SIGV2_QUERY = ("AWSAccessKeyId", "Signature")
+_SIGV2_QUERY = ("AWSAccessKeyId", "Signature")  # either one marks a SigV2 presigned request
 
 
 @dataclass(frozen=True)
@@ -97,8 +102,9 @@ def authenticate(
     lookup_secret: Callable[[str], str | None],
     now_ns: int,
     region: str,
+    virtual_host_bucket: str | None = None,
 ) -> AuthResult:
-    """Verify the SigV4 signature of one request.
+    """Verify the SigV4 or SigV2 signature of one request.
 
     Args:
       method: the upper-case method.
@@ -110,6 +116,9 @@ def authenticate(
       lookup_secret: the secret key of an access key id, None if unknown.
       now_ns: the current time, nanoseconds since the Unix epoch.
       region: the server's region; a scope naming another is refused.
+      virtual_host_bucket: the bucket when it came from the Host header
+        (virtual-hosted addressing), None for path-style. SigV2 signs it as
+        ``/bucket`` before the path; SigV4 does not need it.
 
     Returns:
       The verified `AuthResult`.
@@ -121,7 +130,7 @@ def authenticate(
     params = sigv4.query_pairs(raw_query)
     names = {n for n, _ in params}
     presigned = "X-Amz-Algorithm" in names or "X-Amz-Credential" in names
-    sigv2_query = all(n in names for n in _SIGV2_QUERY)
+    sigv2_query = any(n in names for n in _SIGV2_QUERY)
     if authorization and (presigned or sigv2_query):
         raise S3Error(
             "InvalidArgument",
@@ -132,11 +141,32 @@ def authenticate(
     if presigned:
         return _authenticate_query(method, raw_path, params, headers, lookup_secret, now_ns, region)
     if sigv2_query:
-        raise _unsupported_mechanism()
+        access_key = sigv2.verify_query(
+            method=method,
+            raw_path=raw_path,
+            raw_query=raw_query,
+            headers=headers,
+            lookup_secret=lookup_secret,
+            now_ns=now_ns,
+            virtual_host_bucket=virtual_host_bucket,
+        )
+        return AuthResult(access_key=access_key, payload=sigv4.UNSIGNED_PAYLOAD, presigned=True)
     if not authorization:
         raise S3Error("AccessDenied")
     if len(authorization) > 1:
         raise _malformed("more than one Authorization header")
+    if authorization[0].strip().partition(" ")[0] == sigv2.SCHEME:
+        access_key = sigv2.verify_header(
+            method=method,
+            raw_path=raw_path,
+            raw_query=raw_query,
+            headers=headers,
+            authorization=authorization[0],
+            lookup_secret=lookup_secret,
+            now_ns=now_ns,
+            virtual_host_bucket=virtual_host_bucket,
+        )
+        return AuthResult(access_key=access_key, payload=sigv4.UNSIGNED_PAYLOAD)
     return _authenticate_header(
         method, raw_path, params, headers, authorization[0], lookup_secret, now_ns, region
     )
