@@ -177,9 +177,7 @@ def decode_value(algorithm: str, text: str, *, trailing: bool = False) -> bytes:
 
 
 def malformed_trailer() -> S3Error:
-    # S3 answers MalformedTrailerError (400); the error table does not have that
-    # code yet, so: InvalidRequest with S3's message.
-    return S3Error("InvalidRequest", MALFORMED_TRAILER_MESSAGE)
+    return S3Error("MalformedTrailerError", MALFORMED_TRAILER_MESSAGE)
 
 
 @dataclass(frozen=True)

@@ -209,7 +209,7 @@ def test_refusals(headers: list[tuple[str, str]], expected: tuple[str, str]) -> 
 
 def test_trailer_on_a_body_without_trailers() -> None:
     headers = [("x-amz-trailer", "x-amz-checksum-crc32")]
-    assert refusal(headers) == ("InvalidRequest", checksums.MALFORMED_TRAILER_MESSAGE)
+    assert refusal(headers) == ("MalformedTrailerError", checksums.MALFORMED_TRAILER_MESSAGE)
 
 
 def test_refusals_are_400() -> None:
@@ -233,7 +233,8 @@ def test_declared_trailer_missing_or_wrong(trailers: list[tuple[str, str]]) -> N
     wanted = ChecksumRequest("CRC32", trailer="x-amz-checksum-crc32")
     with pytest.raises(S3Error) as e:
         checksums.expected_from_trailers(wanted, trailers)
-    assert (e.value.code, e.value.text) == ("InvalidRequest", checksums.MALFORMED_TRAILER_MESSAGE)
+    assert e.value.code == "MalformedTrailerError"
+    assert e.value.text == checksums.MALFORMED_TRAILER_MESSAGE
 
 
 def test_undeclared_checksum_trailer_is_refused() -> None:

@@ -264,7 +264,7 @@ def test_trailer_by_hand(daemon: Daemon, s3: Any, bucket: str) -> None:
             "BadDigest",
             "The CRC32C you specified did not match the calculated checksum.",
         ),
-        ([], "InvalidRequest", checksums.MALFORMED_TRAILER_MESSAGE),
+        ([], "MalformedTrailerError", checksums.MALFORMED_TRAILER_MESSAGE),
         (
             [("x-amz-checksum-crc32c", "4waSgw")],
             "InvalidRequest",
