@@ -86,6 +86,7 @@ class S3App:
             lookup_secret=self.users.secret_for,
             now_ns=self.runtime.now_ns(),
             region=self.region,
+            virtual_host_bucket=s3req.bucket if s3req.virtual_host else None,
         )
         user = self.users.get(auth.access_key)
         assert user is not None, "authenticated with a key that has no user"

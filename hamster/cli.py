@@ -190,7 +190,7 @@ async def serve(opts: ServeOptions) -> None:
                 nursery.start_soon(_watch_stdin, server)
             await nursery.start(_serve_then_stop, server, listeners, nursery.cancel_scope)
             where = f"{scheme}://{host}:{port}"
-            lines = [f"Hamster {__version__} listening on {where} (data: {opts.data_dir})"]
+            lines = []
             if loaded.generated is not None:
                 lines += [
                     "Generated credentials (shown once; kept in "
@@ -200,6 +200,8 @@ async def serve(opts: ServeOptions) -> None:
                 ]
             else:
                 lines.append(f"Credentials: {loaded.source} ({len(loaded.users)} user(s))")
+            # The ready line comes last: whoever waits for it has the whole banner.
+            lines.append(f"Hamster {__version__} listening on {where} (data: {opts.data_dir})")
             print("\n".join(lines), flush=True)
     finally:
         await store.close()

@@ -136,16 +136,9 @@ def test_wrong_region_presigned() -> None:
 
 
 def test_other_schemes_are_refused_as_unsupported() -> None:
-    error = _refused(_with_authorization(_get(), "AWS AKIAHAMSTERTEST00001:c2lnbmF0dXJl"))
+    error = _refused(_with_authorization(_get(), "Bearer abc"))
     assert error.code == "InvalidRequest"
     assert "AWS4-HMAC-SHA256" in error.text
-    sigv2_query = b.Signed(
-        "GET",
-        "/bucket/key",
-        "AWSAccessKeyId=AKIAHAMSTERTEST00001&Expires=1714568400&Signature=abc%3D",
-        (("host", b.HOST),),
-    )
-    assert _refused(sigv2_query).code == "InvalidRequest"
 
 
 def test_header_and_query_together_is_invalid_argument() -> None:
