@@ -81,7 +81,7 @@ class AwsChunkedDecoder:
         self._remaining_bytes = 0
         self._chunk_signature = b""
         self._chunk_hash = hashlib.sha256()
-        self._chunk_parts: list[bytes] = []
+        self._chunk_parts: list[memoryview] = []
         self._decoded_bytes = 0
         self._trailer_signature: str | None = None
         self._error: S3Error | None = None
@@ -116,72 +116,78 @@ class AwsChunkedDecoder:
     # -- internals -----------------------------------------------------------------------
 
     def _feed(self, data: bytes) -> bytes:
-        buf = self._buffer
-        buf += data
-        out: list[bytes] = []
+        # Chunk data is sliced out of `data` through a memoryview (no copy until
+        # the one join below); only an unfinished line or CRLF is kept in
+        # `_buffer` for the next feed.
+        if self._buffer:
+            self._buffer += data
+            data = bytes(self._buffer)
+            self._buffer.clear()
+        view = memoryview(data)
+        size = len(data)
+        out: list[memoryview] = []
         pos = 0
-        try:
-            while True:
-                state = self._state
-                if state is _State.SIZE_LINE:
-                    line, pos = self._line(pos)
-                    if line is None:
-                        break
-                    self._start_chunk(line)
-                elif state is _State.DATA:
-                    take = min(self._remaining_bytes, len(buf) - pos)
-                    if take == 0:
-                        break
-                    piece = bytes(buf[pos : pos + take])
-                    pos += take
-                    self._remaining_bytes -= take
-                    if self._signed:
-                        self._chunk_hash.update(piece)
-                        self._chunk_parts.append(piece)
-                    else:
-                        self._decoded_bytes += len(piece)
-                        out.append(piece)
-                    if self._remaining_bytes == 0:
-                        self._state = _State.DATA_CRLF
-                elif state is _State.DATA_CRLF:
-                    if len(buf) - pos < 2:
-                        break
-                    if buf[pos : pos + 2] != b"\r\n":
-                        raise _malformed("chunk data is not followed by CRLF")
-                    pos += 2
-                    if self._signed:
-                        self._verify_chunk()
-                        for part in self._chunk_parts:
-                            self._decoded_bytes += len(part)
-                            out.append(part)
-                        self._chunk_parts = []
-                    self._state = _State.SIZE_LINE
-                elif state is _State.TRAILERS:
-                    line, pos = self._line(pos)
-                    if line is None:
-                        break
-                    if line:
-                        self._trailer_line(line)
-                    else:
-                        self._end_trailers()
-                elif state is _State.DONE:
-                    if bytes(buf[pos:]).strip(b"\r\n"):
-                        raise _malformed("data after the end of the aws-chunked body")
-                    pos = len(buf)
+        while True:
+            state = self._state
+            if state is _State.SIZE_LINE:
+                line, pos = self._line(data, pos)
+                if line is None:
                     break
-        finally:
-            del buf[:pos]
+                self._start_chunk(line)
+            elif state is _State.DATA:
+                take = min(self._remaining_bytes, size - pos)
+                if take == 0:
+                    break
+                piece = view[pos : pos + take]
+                pos += take
+                self._remaining_bytes -= take
+                if self._signed:
+                    self._chunk_hash.update(piece)
+                    self._chunk_parts.append(piece)
+                else:
+                    self._decoded_bytes += take
+                    out.append(piece)
+                if self._remaining_bytes == 0:
+                    self._state = _State.DATA_CRLF
+            elif state is _State.DATA_CRLF:
+                if size - pos < 2:
+                    break
+                if data[pos : pos + 2] != b"\r\n":
+                    raise _malformed("chunk data is not followed by CRLF")
+                pos += 2
+                if self._signed:
+                    self._verify_chunk()
+                    for part in self._chunk_parts:
+                        self._decoded_bytes += len(part)
+                        out.append(part)
+                    self._chunk_parts = []
+                self._state = _State.SIZE_LINE
+            elif state is _State.TRAILERS:
+                line, pos = self._line(data, pos)
+                if line is None:
+                    break
+                if line:
+                    self._trailer_line(line)
+                else:
+                    self._end_trailers()
+            elif state is _State.DONE:
+                if data[pos:].strip(b"\r\n"):
+                    raise _malformed("data after the end of the aws-chunked body")
+                pos = size
+                break
+        self._buffer += view[pos:]
         return b"".join(out)
 
-    def _line(self, pos: int) -> tuple[bytes | None, int]:
-        end = self._buffer.find(b"\r\n", pos)
+    @staticmethod
+    def _line(data: bytes, pos: int) -> tuple[bytes | None, int]:
+        end = data.find(b"\r\n", pos)
         if end < 0:
-            if len(self._buffer) - pos > LINE_BYTES_MAX:
+            if len(data) - pos > LINE_BYTES_MAX:
                 raise _malformed("a chunk header or trailer line is too long")
             return None, pos
         if end - pos > LINE_BYTES_MAX:
             raise _malformed("a chunk header or trailer line is too long")
-        return bytes(self._buffer[pos:end]), end + 2
+        return data[pos:end], end + 2
 
     def _start_chunk(self, line: bytes) -> None:
         size_text, _, extension = line.partition(b";")

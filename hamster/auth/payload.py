@@ -116,7 +116,11 @@ class AwsChunkedBody:
             if self._ended:
                 return b""
             raw = await self._body.read(max(max_bytes, RAW_READ_BYTES_MIN))
-            if raw:
+            if len(raw) >= THREAD_HASH_BYTES_MIN:
+                # Hash and verify big reads off the event loop (hashlib and hmac
+                # release the GIL), overlapping with the store's MD5 and write.
+                self._pending = await trio.to_thread.run_sync(self._decoder.feed, raw)
+            elif raw:
                 self._pending = self._decoder.feed(raw)
             else:
                 self._decoder.finish()
