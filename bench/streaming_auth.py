@@ -22,27 +22,20 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from tests.daemon import Daemon
-from tests.e2e.rawhttp import read_response, request_bytes, sign
+from tests.e2e.rawhttp import StreamingAuth, read_response, request_bytes, sign
 
 MiB = 1 << 20
 CHUNK_BYTES = 64 * 1024
 KEY = ("BENCHKEY", "bench-secret-key-0000")
 STREAMING = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
-
-
-class _StreamingAuth(S3SigV4Auth):  # type: ignore[misc]
-    def payload(self, request: Any) -> str:
-        return STREAMING
 
 
 def streaming_request(endpoint: str, path: str, size: int) -> tuple[bytes, list[bytes]]:
@@ -64,7 +57,7 @@ def streaming_request(endpoint: str, path: str, size: int) -> tuple[bytes, list[
             "Content-Length": str(encoded_length),
         },
     )
-    _StreamingAuth(Credentials(*KEY), "s3", "us-east-1").add_auth(request)
+    StreamingAuth(Credentials(*KEY), STREAMING).add_auth(request)
     headers = dict(request.headers.items())
     amz_date = headers["X-Amz-Date"]
     scope = f"{amz_date[:8]}/us-east-1/s3/aws4_request"

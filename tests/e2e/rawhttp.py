@@ -3,6 +3,8 @@ an SDK will not produce (oversized declarations, Expect without a body, junk).""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import socket
 from dataclasses import dataclass
 
@@ -85,3 +87,88 @@ def closed_by_peer(sock: socket.socket) -> bool:
         return sock.recv(1) == b""
     except ConnectionResetError:
         return True
+
+
+class StreamingAuth(S3SigV4Auth):  # type: ignore[misc]
+    """Signs the request head with a STREAMING-* x-amz-content-sha256."""
+
+    def __init__(self, credentials: Credentials, mode: str) -> None:
+        super().__init__(credentials, "s3", "us-east-1")
+        self._mode = mode
+
+    def payload(self, request: AWSRequest) -> str:
+        return self._mode
+
+
+def _hmac_hex(key: bytes, text: str) -> str:
+    return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
+
+
+def aws_chunked_request(
+    method: str,
+    endpoint: str,
+    path: str,
+    key: tuple[str, str],
+    chunks: list[bytes],
+    *,
+    mode: str = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
+    headers: dict[str, str] | None = None,
+    trailers: list[tuple[str, str]] | None = None,
+    tamper_chunk: int | None = None,
+) -> tuple[dict[str, str], bytes]:
+    """Signed headers and an aws-chunked body carrying `chunks` (then the final
+    empty chunk, then `trailers`), built independently of Hamster's own code.
+
+    `headers` are sent and signed as given (set Content-Encoding there, or not);
+    ``x-amz-decoded-content-length`` is added unless present. `tamper_chunk`
+    flips a byte of that chunk after signing.
+    """
+    signed = mode != "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+    head = {"Host": endpoint.split("://", 1)[1], **(headers or {})}
+    head.setdefault("x-amz-decoded-content-length", str(sum(len(c) for c in chunks)))
+    if trailers:
+        head["x-amz-trailer"] = ",".join(name for name, _ in trailers)
+    request = AWSRequest(method=method, url=endpoint + path, headers=head)
+    StreamingAuth(Credentials(*key), mode).add_auth(request)
+    signed_headers = dict(request.headers.items())
+    amz_date = signed_headers["X-Amz-Date"]
+    scope = f"{amz_date[:8]}/us-east-1/s3/aws4_request"
+    previous = signed_headers["Authorization"].rsplit("Signature=", 1)[1]
+    signing_key = b"AWS4" + key[1].encode()
+    for part in (amz_date[:8], "us-east-1", "s3", "aws4_request"):
+        signing_key = hmac.new(signing_key, part.encode(), hashlib.sha256).digest()
+    empty = hashlib.sha256(b"").hexdigest()
+    body = b""
+    for index, chunk in enumerate([*chunks, b""]):
+        if signed:
+            sts = (
+                f"AWS4-HMAC-SHA256-PAYLOAD\n{amz_date}\n{scope}\n{previous}\n{empty}\n"
+                f"{hashlib.sha256(chunk).hexdigest()}"
+            )
+            previous = _hmac_hex(signing_key, sts)
+            line = f"{len(chunk):x};chunk-signature={previous}\r\n".encode()
+        else:
+            line = f"{len(chunk):x}\r\n".encode()
+        if index == tamper_chunk and chunk:
+            chunk = bytes([chunk[0] ^ 1]) + chunk[1:]
+        body += line + chunk + (b"\r\n" if chunk else b"")
+    if trailers is not None:
+        block = "".join(f"{name}:{value}\n" for name, value in trailers)
+        body += "".join(f"{name}:{value}\r\n" for name, value in trailers).encode()
+        if signed:
+            sts = (
+                f"AWS4-HMAC-SHA256-TRAILER\n{amz_date}\n{scope}\n{previous}\n"
+                f"{hashlib.sha256(block.encode()).hexdigest()}"
+            )
+            body += f"x-amz-trailer-signature:{_hmac_hex(signing_key, sts)}\r\n".encode()
+    body += b"\r\n"
+    return signed_headers, body
+
+
+def chunked_transfer(body: bytes, piece_bytes: int = 1000) -> bytes:
+    """`body` framed with Transfer-Encoding: chunked."""
+    out = b""
+    for start in range(0, len(body), piece_bytes):
+        piece = body[start : start + piece_bytes]
+        out += f"{len(piece):x}\r\n".encode() + piece + b"\r\n"
+    return out + b"0\r\n\r\n"
