@@ -45,15 +45,19 @@ StringToSign and StringToSignBytes, like S3.
 from __future__ import annotations
 
 import base64
-import calendar
-import datetime
-import email.utils
 import hashlib
 import hmac
 import re
 from collections.abc import Callable, Iterable, Sequence
 from urllib.parse import unquote_to_bytes
 
+from hamster.auth.common import (
+    iso_seconds,
+    lookup_secret_or_refuse,
+    parse_amz_date_s,
+    parse_http_date_s,
+    refuse_session_token,
+)
 from hamster.auth.sigv4 import query_pairs, wire_bytes
 from hamster.s3.errors import S3Error
 
@@ -108,7 +112,6 @@ SUB_RESOURCES = frozenset(
 QUERY_PARAMS = ("AWSAccessKeyId", "Signature", "Expires")
 
 _FOLD = re.compile(r"\r?\n[ \t]+")
-_AMZ_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z")
 _EXPIRES = re.compile(r"[+-]?[0-9]{1,19}")
 
 _MALFORMED = "AWS authorization header is invalid.  Expected AwsAccessKeyId:signature"
@@ -252,12 +255,12 @@ def verify_header(
             "RequestTimeTooSkewed",
             extra={
                 "RequestTime": sent,
-                "ServerTime": _iso(now_s),
+                "ServerTime": iso_seconds(now_s),
                 "MaxAllowedSkewMilliseconds": str(SKEW_MAX_S * 1000),
             },
         )
-    _refuse_session_token(access_key, headers, ())
-    secret = _lookup(lookup_secret, access_key)
+    refuse_session_token(access_key, any(n == "x-amz-security-token" for n, _ in headers))
+    secret = lookup_secret_or_refuse(lookup_secret, access_key)
     _check(
         secret,
         access_key,
@@ -310,7 +313,7 @@ def verify_query(
         raise S3Error(
             "AccessDenied",
             "Request has expired",
-            extra={"Expires": _iso(expires_s), "ServerTime": _iso(now_s)},
+            extra={"Expires": iso_seconds(expires_s), "ServerTime": iso_seconds(now_s)},
         )
     sent = {n for n, _ in headers}
     query_headers = [
@@ -318,8 +321,11 @@ def verify_query(
         for n, v in params
         if n.lower().startswith("x-amz-") and n.lower() not in sent
     ]
-    _refuse_session_token(access_key, headers, query_headers)
-    secret = _lookup(lookup_secret, access_key)
+    refuse_session_token(
+        access_key,
+        any(n == "x-amz-security-token" for n, _ in [*headers, *query_headers]),
+    )
+    secret = lookup_secret_or_refuse(lookup_secret, access_key)
     _check(
         secret,
         access_key,
@@ -400,47 +406,7 @@ def _header_or_query(
     return ",".join(v.strip(" \t") for n, v in params if n.lower() == name)
 
 
-def _refuse_session_token(
-    access_key: str, headers: Sequence[tuple[str, str]], query_headers: Sequence[tuple[str, str]]
-) -> None:
-    if any(n == "x-amz-security-token" for n, _ in [*headers, *query_headers]):
-        raise S3Error(
-            "InvalidAccessKeyId",
-            "Temporary security credentials (x-amz-security-token) are not supported by "
-            "this server; sign with a long-term access key.",
-            extra={"AWSAccessKeyId": access_key},
-        )
-
-
-def _lookup(lookup_secret: Callable[[str], str | None], access_key: str) -> str:
-    secret = lookup_secret(access_key)
-    if secret is None:
-        raise S3Error("InvalidAccessKeyId", extra={"AWSAccessKeyId": access_key})
-    return secret
-
-
 def _parse_date(text: str) -> int | None:
     """Seconds since the epoch of an HTTP date (RFC 1123, 850, asctime) or ``YYYYMMDDTHHMMSSZ``."""
-    match = _AMZ_DATE.fullmatch(text)
-    if match is not None:
-        year, month, day, hour, minute, second = (int(g) for g in match.groups())
-        try:
-            datetime.datetime(year, month, day, hour, minute, second)
-        except ValueError:
-            return None
-        return calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
-    try:
-        parsed = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=datetime.UTC)
-    return int(parsed.timestamp())
-
-
-def _iso(seconds: int) -> str:
-    try:
-        moment = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
-    except (OverflowError, OSError, ValueError):
-        return str(seconds)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    seconds = parse_amz_date_s(text)
+    return seconds if seconds is not None else parse_http_date_s(text)

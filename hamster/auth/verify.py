@@ -25,9 +25,6 @@ SignatureDoesNotMatch with the canonical request and string to sign, like S3.
 
 from __future__ import annotations
 
-import calendar
-import datetime
-import email.utils
 import hmac
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -35,6 +32,14 @@ from dataclasses import dataclass, field
 from typing import TypedDict
 
 from hamster.auth import sigv2, sigv4
+from hamster.auth.common import (
+    amz_date,
+    iso_seconds,
+    lookup_secret_or_refuse,
+    parse_amz_date_s,
+    parse_http_date_s,
+    refuse_session_token,
+)
 from hamster.s3.errors import S3Error
 
 SERVICE = "s3"
@@ -52,7 +57,6 @@ _ECDSA_MODES = frozenset(
 )
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
-_AMZ_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z")
 
 _QUERY_PARAMS = (
     "X-Amz-Algorithm",
@@ -213,12 +217,16 @@ def _authenticate_header(
             "RequestTimeTooSkewed",
             extra={
                 "RequestTime": date_as_sent,
-                "ServerTime": _iso(now_ns // 1_000_000_000),
+                "ServerTime": iso_seconds(now_ns // 1_000_000_000),
                 "MaxAllowedSkewMilliseconds": str(SKEW_MAX_S * 1000),
             },
         )
-    _refuse_session_token(access_key, headers, params)
-    secret = _lookup(lookup_secret, access_key)
+    refuse_session_token(
+        access_key,
+        any(n == "x-amz-security-token" for n, _ in headers)
+        or any(n == "X-Amz-Security-Token" for n, _ in params),
+    )
+    secret = lookup_secret_or_refuse(lookup_secret, access_key)
 
     payload_values = [v for n, v in headers if n == "x-amz-content-sha256"]
     if not payload_values:
@@ -268,15 +276,15 @@ def _header_date(headers: Sequence[tuple[str, str]]) -> tuple[str, int, str]:
     """(amz_date as signed, request time in seconds, the value as sent)."""
     amz = [v for n, v in headers if n == "x-amz-date"]
     if amz:
-        parsed = _parse_amz_date(amz[0].strip())
+        parsed = parse_amz_date_s(amz[0].strip())
         if parsed is not None and len(amz) == 1:
             return amz[0].strip(), parsed, amz[0]
     else:
         date = [v for n, v in headers if n == "date"]
         if len(date) == 1:
-            seconds = _parse_http_date(date[0])
+            seconds = parse_http_date_s(date[0])
             if seconds is not None:
-                return _amz_date(seconds), seconds, date[0]
+                return amz_date(seconds), seconds, date[0]
     raise S3Error("AccessDenied", "AWS authentication requires a valid Date or x-amz-date header")
 
 
@@ -310,7 +318,7 @@ def _authenticate_query(
     if values["X-Amz-Algorithm"] != sigv4.ALGORITHM:
         raise S3Error(code, 'X-Amz-Algorithm only supports "AWS4-HMAC-SHA256"')
     amz_date = values["X-Amz-Date"]
-    request_time_s = _parse_amz_date(amz_date)
+    request_time_s = parse_amz_date_s(amz_date)
     if request_time_s is None:
         raise S3Error(
             code, "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\""
@@ -335,18 +343,22 @@ def _authenticate_query(
             "Request has expired",
             extra={
                 "X-Amz-Expires": expires_text,
-                "Expires": _iso(request_time_s + expires_s),
-                "ServerTime": _iso(now_s),
+                "Expires": iso_seconds(request_time_s + expires_s),
+                "ServerTime": iso_seconds(now_s),
             },
         )
     if request_time_s - now_s > SKEW_MAX_S:
         raise S3Error(
             "AccessDenied",
             "Request is not valid yet",
-            extra={"X-Amz-Date": amz_date, "ServerTime": _iso(now_s)},
+            extra={"X-Amz-Date": amz_date, "ServerTime": iso_seconds(now_s)},
         )
-    _refuse_session_token(access_key, headers, params)
-    secret = _lookup(lookup_secret, access_key)
+    refuse_session_token(
+        access_key,
+        any(n == "x-amz-security-token" for n, _ in headers)
+        or any(n == "X-Amz-Security-Token" for n, _ in params),
+    )
+    secret = lookup_secret_or_refuse(lookup_secret, access_key)
 
     payload_text = next((v for n, v in params if n == "X-Amz-Content-Sha256"), None)
     if payload_text is None:
@@ -485,27 +497,6 @@ def _streaming_fields(payload: str, headers: Sequence[tuple[str, str]]) -> _Stre
     return {"decoded_length": int(lengths[0]), "trailer_names": names}
 
 
-def _refuse_session_token(
-    access_key: str, headers: Sequence[tuple[str, str]], params: list[tuple[str, str]]
-) -> None:
-    if any(n == "x-amz-security-token" for n, _ in headers) or any(
-        n == "X-Amz-Security-Token" for n, _ in params
-    ):
-        raise S3Error(
-            "InvalidAccessKeyId",
-            "Temporary security credentials (X-Amz-Security-Token) are not supported by "
-            "this server; sign with a long-term access key.",
-            extra={"AWSAccessKeyId": access_key},
-        )
-
-
-def _lookup(lookup_secret: Callable[[str], str | None], access_key: str) -> str:
-    secret = lookup_secret(access_key)
-    if secret is None:
-        raise S3Error("InvalidAccessKeyId", extra={"AWSAccessKeyId": access_key})
-    return secret
-
-
 def _check_signature(
     access_key: str, key: bytes, amz_date: str, scope: str, creq: str, provided: str
 ) -> str:
@@ -545,38 +536,3 @@ def _malformed(detail: str) -> S3Error:
     return S3Error(
         "AuthorizationHeaderMalformed", f"The authorization header is malformed; {detail}"
     )
-
-
-# ---------------------------------------------------------------------------
-# Time
-
-
-def _parse_amz_date(text: str) -> int | None:
-    """Seconds since the epoch of ``YYYYMMDDTHHMMSSZ``, None if malformed."""
-    match = _AMZ_DATE.fullmatch(text)
-    if match is None:
-        return None
-    year, month, day, hour, minute, second = (int(g) for g in match.groups())
-    try:
-        datetime.datetime(year, month, day, hour, minute, second)
-    except ValueError:
-        return None
-    return calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
-
-
-def _parse_http_date(text: str) -> int | None:
-    try:
-        parsed = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=datetime.UTC)
-    return int(parsed.timestamp())
-
-
-def _amz_date(seconds: int) -> str:
-    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
-
-
-def _iso(seconds: int) -> str:
-    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
