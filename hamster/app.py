@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 
 from hamster.api import buckets, objects
 from hamster.api.context import RequestContext
@@ -20,7 +21,7 @@ from hamster.http.messages import HttpRequest, RequestBody, Response
 from hamster.runtime import Runtime
 from hamster.s3.errors import S3Error
 from hamster.s3.httpdate import format_http_date
-from hamster.s3.request import parse_request
+from hamster.s3.request import S3Request, parse_request
 from hamster.s3.router import Op, route
 from hamster.s3.xml import error_xml
 from hamster.storage.store import Store
@@ -45,6 +46,24 @@ HANDLERS: dict[Op, Handler] = {
 }
 
 SERVER_NAME = "Hamster"
+
+
+def with_hoisted_metadata(s3req: S3Request) -> S3Request:
+    """A presigned request's ``x-amz-meta-*`` query parameters as headers.
+
+    SDK presigners move metadata into the URL (and the signature covers it
+    there); S3 stores it as if it had come as headers. A header the client did
+    send wins over the query parameter of the same name.
+    """
+    sent = {name for name, _ in s3req.headers}
+    hoisted = tuple(
+        (name.lower(), value)
+        for name, value in s3req.query
+        if name.lower().startswith("x-amz-meta-") and name.lower() not in sent
+    )
+    if not hoisted:
+        return s3req
+    return replace(s3req, headers=s3req.headers + hoisted)
 
 
 class S3App:
@@ -88,6 +107,8 @@ class S3App:
             region=self.region,
             virtual_host_bucket=s3req.bucket if s3req.virtual_host else None,
         )
+        if auth.presigned:
+            s3req = with_hoisted_metadata(s3req)
         user = self.users.get(auth.access_key)
         assert user is not None, "authenticated with a key that has no user"
         op = route(s3req)

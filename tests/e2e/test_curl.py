@@ -6,6 +6,10 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from botocore.auth import S3SigV4QueryAuth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
 from tests.daemon import Daemon
 from tests.e2e.conftest import ALICE, make_client
 
@@ -59,3 +63,29 @@ def test_curl_aws_sigv4(daemon: Daemon, s3: Any, bucket: str, tmp_path: Path) ->
     assert get.stdout == b"signed by curl"
     assert s3.get_object(Bucket=bucket, Key="by-curl.txt")["Body"].read() == b"signed by curl"
 
+
+
+def test_presigned_put_stores_metadata_from_the_url(
+    daemon: Daemon, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    """Presigners may carry x-amz-meta-* in the URL (botocore's SigV2 presigner, the
+    JavaScript SDK v3's SigV4 one); S3 stores them as the object's metadata."""
+    payload = tmp_path / "payload.txt"
+    payload.write_bytes(b"with metadata")
+    v2_url = make_client(daemon.endpoint, ALICE).generate_presigned_url(
+        "put_object",
+        Params={"Bucket": bucket, "Key": "meta-v2", "Metadata": {"origin": "v2-url"}},
+        ExpiresIn=300,
+    )
+    assert "Signature=" in v2_url and "x-amz-meta-origin=v2-url" in v2_url
+    request = AWSRequest(
+        method="PUT", url=f"{daemon.endpoint}/{bucket}/meta-v4?x-amz-meta-origin=v4-url"
+    )
+    S3SigV4QueryAuth(Credentials(*ALICE), "s3", "us-east-1", expires=300).add_auth(request)
+    v4_url = request.url
+    assert "X-Amz-Signature=" in v4_url and "x-amz-meta-origin=v4-url" in v4_url
+    for key, url in (("meta-v2", v2_url), ("meta-v4", v4_url)):
+        out = curl("-f", "-T", str(payload), url)
+        assert out.returncode == 0, out.stderr
+        origin = key.split("-")[1] + "-url"
+        assert s3.head_object(Bucket=bucket, Key=key)["Metadata"] == {"origin": origin}
