@@ -8,7 +8,10 @@ What this file holds:
   or at the end of the body, in an aws-chunked trailer), with every refusal
   S3 gives for a malformed request;
 - `expected_from_trailers`: the value a trailer brought, once the body ended;
-- `check`: BadDigest on a mismatch; `response_headers`: what PUT/GET/HEAD say.
+- `check`: BadDigest on a mismatch; `response_headers`: what PUT/GET/HEAD say;
+- multipart: `parse_upload_checksum` (CreateMultipartUpload's algorithm and
+  type), `composite` (S3's checksum of the part checksums) and `combine_crc`
+  (the CRC of a whole object from its parts' CRCs and sizes, no data re-read).
 
 Values travel as base64 of the big-endian digest; `ChecksumValue` keeps the
 raw digest bytes. No I/O here: the blob writer feeds the hashers.
@@ -76,16 +79,30 @@ _crc64nvme: Callable[[bytes, int], int] = _crt.crc64nvme
 
 @dataclass(frozen=True)
 class ChecksumValue:
-    """A stored checksum: `algorithm` (a key of DIGEST_BYTES), the raw digest, its type."""
+    """A stored checksum: `algorithm` (a key of DIGEST_BYTES), the raw digest, its type.
+
+    A COMPOSITE checksum (of a multipart object) also knows its `part_count`:
+    S3 writes it as ``<base64>-<part_count>``.
+    """
 
     algorithm: str
     value: bytes
     type: str = FULL_OBJECT
+    part_count: int = 0
 
     def __post_init__(self) -> None:
         assert self.algorithm in DIGEST_BYTES, self.algorithm
         assert len(self.value) == DIGEST_BYTES[self.algorithm], (self.algorithm, self.value)
         assert self.type in CHECKSUM_TYPES, self.type
+        assert self.part_count >= 0
+        assert self.part_count == 0 or self.type == COMPOSITE
+
+    @property
+    def text(self) -> str:
+        """The value as S3 writes it: base64, and ``-N`` for a COMPOSITE of N parts."""
+        if self.type == COMPOSITE and self.part_count:
+            return f"{self.b64}-{self.part_count}"
+        return self.b64
 
     @property
     def header_name(self) -> str:
@@ -304,5 +321,102 @@ def mode_enabled(headers: Sequence[tuple[str, str]]) -> bool:
 
 
 def response_headers(checksum: ChecksumValue) -> list[tuple[str, str]]:
-    """``x-amz-checksum-<alg>`` and ``x-amz-checksum-type`` for a stored checksum."""
-    return [(checksum.header_name, checksum.b64), (TYPE_HEADER, checksum.type)]
+    """``x-amz-checksum-<alg>`` and ``x-amz-checksum-type`` for a stored checksum
+    (a COMPOSITE value reads ``<base64>-<N>``, which botocore does not validate)."""
+    return [(checksum.header_name, checksum.text), (TYPE_HEADER, checksum.type)]
+
+
+# -- multipart ------------------------------------------------------------------
+
+ALGORITHM_HEADER = "x-amz-checksum-algorithm"
+# Which checksum types each algorithm supports for a multipart upload.
+MULTIPART_TYPES: dict[str, tuple[str, ...]] = {
+    "CRC32": (COMPOSITE, FULL_OBJECT),
+    "CRC32C": (COMPOSITE, FULL_OBJECT),
+    "CRC64NVME": (FULL_OBJECT,),
+    "SHA1": (COMPOSITE,),
+    "SHA256": (COMPOSITE,),
+}
+CRC_ALGORITHMS = ("CRC32", "CRC32C", "CRC64NVME")
+TYPE_WITHOUT_ALGORITHM_MESSAGE = (
+    "The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header."
+)
+
+_COMBINE: dict[str, Callable[[int, int, int], int]] = {
+    "CRC32": _crt.combine_crc32,
+    "CRC32C": _crt.combine_crc32c,
+    "CRC64NVME": _crt.combine_crc64nvme,
+}
+
+
+def parse_upload_checksum(headers: Sequence[tuple[str, str]]) -> tuple[str, str] | None:
+    """(algorithm, type) a CreateMultipartUpload asks for; None when it names none.
+
+    The type defaults to COMPOSITE, except for CRC64NVME, which is only FULL_OBJECT.
+
+    Raises (InvalidRequest, S3's messages): an unknown algorithm; an unknown
+    type ("Value for x-amz-checksum-type header is invalid."); a type without
+    an algorithm; a type the algorithm does not support ("The COMPOSITE
+    checksum type cannot be used with the crc64nvme checksum algorithm.").
+    """
+    algorithm: str | None = None
+    type_: str | None = None
+    for name, value in headers:
+        if name == ALGORITHM_HEADER:
+            algorithm = value.strip().upper()
+        elif name == TYPE_HEADER:
+            type_ = value.strip().upper()
+    if algorithm is not None and algorithm not in DIGEST_BYTES:
+        raise S3Error("InvalidRequest", UNSUPPORTED_MESSAGE)
+    if type_ is not None and type_ not in CHECKSUM_TYPES:
+        raise S3Error("InvalidRequest", f"Value for {TYPE_HEADER} header is invalid.")
+    if algorithm is None:
+        if type_ is not None:
+            raise S3Error("InvalidRequest", TYPE_WITHOUT_ALGORITHM_MESSAGE)
+        return None
+    allowed = MULTIPART_TYPES[algorithm]
+    if type_ is None:
+        type_ = allowed[0]
+    if type_ not in allowed:
+        raise S3Error(
+            "InvalidRequest",
+            f"The {type_} checksum type cannot be used with the "
+            f"{algorithm.lower()} checksum algorithm.",
+        )
+    return algorithm, type_
+
+
+def composite(algorithm: str, part_digests: Sequence[bytes]) -> ChecksumValue:
+    """S3's COMPOSITE checksum: `algorithm` over the concatenated raw part digests."""
+    assert part_digests
+    assert all(len(d) == DIGEST_BYTES[algorithm] for d in part_digests)
+    return ChecksumValue(
+        algorithm, compute(algorithm, b"".join(part_digests)), COMPOSITE, len(part_digests)
+    )
+
+
+def combine_crc(algorithm: str, parts: Sequence[tuple[bytes, int]]) -> ChecksumValue:
+    """The FULL_OBJECT CRC of the concatenation of parts given as (raw CRC, size),
+    combined with awscrt's combine functions (no byte is read again)."""
+    assert algorithm in _COMBINE, algorithm
+    width = DIGEST_BYTES[algorithm]
+    acc = compute(algorithm, b"")
+    value = int.from_bytes(acc, "big")
+    for digest, size in parts:
+        assert len(digest) == width and size >= 0
+        value = _COMBINE[algorithm](value, int.from_bytes(digest, "big"), size)
+    return ChecksumValue(algorithm, value.to_bytes(width, "big"), FULL_OBJECT)
+
+
+def parse_object_value(algorithm: str, text: str, part_count: int) -> bytes:
+    """The raw digest of a whole-object value sent with CompleteMultipartUpload
+    (``<base64>`` or ``<base64>-<N>``); InvalidRequest if malformed or N is wrong."""
+    value = text.strip()
+    base, sep, count = value.rpartition("-")
+    if sep:
+        if not count.isdigit() or int(count) != part_count:
+            raise S3Error(
+                "InvalidRequest", f"Value for {header_name(algorithm)} header is invalid."
+            )
+        value = base
+    return decode_value(algorithm, value)

@@ -29,6 +29,7 @@ __all__ = [
     "PROLOG",
     "S3_NS",
     "XSI_NS",
+    "CompletedPart",
     "Element",
     "acl_xml",
     "el",
@@ -36,6 +37,7 @@ __all__ = [
     "escape_text",
     "list_buckets_xml",
     "location_xml",
+    "parse_complete_multipart_upload",
     "parse_create_bucket_configuration",
     "parse_xml",
     "render",
@@ -296,3 +298,240 @@ def parse_create_bucket_configuration(body: bytes) -> str | None:
         raise S3Error("MalformedXML")
     value = child_text(root, "LocationConstraint")
     return value.strip() if value is not None else None
+
+
+# -- multipart ------------------------------------------------------------------
+
+# The part checksum elements of CompleteMultipartUpload / ListParts, by algorithm.
+CHECKSUM_ELEMENTS = {
+    "CRC32": "ChecksumCRC32",
+    "CRC32C": "ChecksumCRC32C",
+    "CRC64NVME": "ChecksumCRC64NVME",
+    "SHA1": "ChecksumSHA1",
+    "SHA256": "ChecksumSHA256",
+}
+# Checksum elements botocore knows that Hamster has no algorithm for.
+UNSUPPORTED_CHECKSUM_ELEMENTS = (
+    "ChecksumSHA512",
+    "ChecksumMD5",
+    "ChecksumXXHASH64",
+    "ChecksumXXHASH3",
+    "ChecksumXXHASH128",
+)
+PART_NUMBER_DIGITS_MAX = 9
+
+
+@dataclass(frozen=True)
+class CompletedPart:
+    """One ``<Part>`` of a CompleteMultipartUpload body.
+
+    Attributes:
+      part_number: as sent (range checks are the caller's).
+      etag: unquoted ("" when the element is missing).
+      checksums: (algorithm, base64 text) of the part's Checksum* elements, in order.
+    """
+
+    part_number: int
+    etag: str
+    checksums: tuple[tuple[str, str], ...] = ()
+
+
+def parse_complete_multipart_upload(body: bytes) -> list[CompletedPart]:
+    """The parts of a CompleteMultipartUpload body, in the order sent.
+
+    Raises:
+      S3Error("MalformedXML"): as `parse_xml`, another root, a Part without a
+        PartNumber or with one that is not a decimal integer, or no Part.
+      S3Error("InvalidRequest"): a checksum element of an algorithm this
+        server does not have.
+    """
+    root = parse_xml(body)
+    if root.tag != "CompleteMultipartUpload":
+        raise S3Error("MalformedXML")
+    parts: list[CompletedPart] = []
+    for part in children_named(root, "Part"):
+        number_text = (child_text(part, "PartNumber") or "").strip()
+        if (
+            not number_text.isascii()
+            or not number_text.lstrip("-").isdigit()
+            or len(number_text) > PART_NUMBER_DIGITS_MAX
+        ):
+            raise S3Error("MalformedXML")
+        etag = (child_text(part, "ETag") or "").strip()
+        if len(etag) >= 2 and etag[0] == '"' and etag[-1] == '"':
+            etag = etag[1:-1]
+        sums: list[tuple[str, str]] = []
+        for child in part:
+            if child.tag in UNSUPPORTED_CHECKSUM_ELEMENTS:
+                raise S3Error(
+                    "InvalidRequest", f"The {child.tag} part checksum is not supported."
+                )
+            for algorithm, name in CHECKSUM_ELEMENTS.items():
+                if child.tag == name:
+                    sums.append((algorithm, (child.text or "").strip()))
+        parts.append(CompletedPart(int(number_text), etag, tuple(sums)))
+    if not parts:
+        raise S3Error("MalformedXML")
+    return parts
+
+
+def initiate_multipart_upload_xml(bucket: str, key: str, upload_id: str) -> bytes:
+    return render(
+        s3_root(
+            "InitiateMultipartUploadResult",
+            el("Bucket", bucket),
+            el("Key", key),
+            el("UploadId", upload_id),
+        )
+    )
+
+
+def _checksum_elements(checksum: tuple[str, str] | None) -> Element | None:
+    """``<ChecksumCRC32>value</ChecksumCRC32>`` for (algorithm, text), if any."""
+    if checksum is None:
+        return None
+    return el(CHECKSUM_ELEMENTS[checksum[0]], checksum[1])
+
+
+def complete_multipart_upload_xml(
+    *,
+    location: str,
+    bucket: str,
+    key: str,
+    etag: str,
+    checksum: tuple[str, str] | None,
+    checksum_type: str | None,
+) -> bytes:
+    """CompleteMultipartUploadResult; `etag` quoted, `checksum` (algorithm, text)."""
+    return render(
+        s3_root(
+            "CompleteMultipartUploadResult",
+            el("Location", location),
+            el("Bucket", bucket),
+            el("Key", key),
+            el("ETag", etag),
+            _checksum_elements(checksum),
+            el("ChecksumType", checksum_type) if checksum_type else None,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class ListedPart:
+    part_number: int
+    last_modified_ns: int
+    etag: str  # quoted
+    size: int
+    checksum: tuple[str, str] | None = None  # (algorithm, base64)
+
+
+def list_parts_xml(
+    *,
+    bucket: str,
+    key: str,
+    upload_id: str,
+    part_number_marker: int,
+    next_part_number_marker: int | None,
+    max_parts: int,
+    is_truncated: bool,
+    parts: Sequence[ListedPart],
+    owner_id: str,
+    owner_display_name: str,
+    checksum_algorithm: str | None,
+    checksum_type: str | None,
+) -> bytes:
+    """ListPartsResult, elements in botocore's order."""
+    entries = [
+        el(
+            "Part",
+            el("PartNumber", str(p.part_number)),
+            el("LastModified", format_iso8601(p.last_modified_ns)),
+            el("ETag", p.etag),
+            el("Size", str(p.size)),
+            _checksum_elements(p.checksum),
+        )
+        for p in parts
+    ]
+    return render(
+        s3_root(
+            "ListPartsResult",
+            el("Bucket", bucket),
+            el("Key", key),
+            el("UploadId", upload_id),
+            el("PartNumberMarker", str(part_number_marker)),
+            el("NextPartNumberMarker", str(next_part_number_marker))
+            if next_part_number_marker is not None
+            else None,
+            el("MaxParts", str(max_parts)),
+            el("IsTruncated", "true" if is_truncated else "false"),
+            *entries,
+            el("Initiator", el("ID", owner_id), el("DisplayName", owner_display_name)),
+            _owner(owner_id, owner_display_name),
+            el("StorageClass", "STANDARD"),
+            el("ChecksumAlgorithm", checksum_algorithm) if checksum_algorithm else None,
+            el("ChecksumType", checksum_type) if checksum_type else None,
+        )
+    )
+
+
+@dataclass(frozen=True)
+class ListedUpload:
+    key: str  # as it goes on the wire (already URL-encoded if asked)
+    upload_id: str
+    initiated_ns: int
+    checksum_algorithm: str | None = None
+    checksum_type: str | None = None
+
+
+def list_multipart_uploads_xml(
+    *,
+    bucket: str,
+    key_marker: str,
+    upload_id_marker: str,
+    next_key_marker: str | None,
+    next_upload_id_marker: str | None,
+    prefix: str,
+    delimiter: str | None,
+    max_uploads: int,
+    is_truncated: bool,
+    uploads: Sequence[ListedUpload],
+    common_prefixes: Sequence[str],
+    owner_id: str,
+    owner_display_name: str,
+    encoding_type: str | None,
+) -> bytes:
+    """ListMultipartUploadsResult, elements in botocore's order (strings given
+    already URL-encoded when `encoding_type` is "url")."""
+    entries = [
+        el(
+            "Upload",
+            el("Key", u.key),
+            el("UploadId", u.upload_id),
+            el("Initiator", el("ID", owner_id), el("DisplayName", owner_display_name)),
+            _owner(owner_id, owner_display_name),
+            el("StorageClass", "STANDARD"),
+            el("Initiated", format_iso8601(u.initiated_ns)),
+            el("ChecksumAlgorithm", u.checksum_algorithm) if u.checksum_algorithm else None,
+            el("ChecksumType", u.checksum_type) if u.checksum_type else None,
+        )
+        for u in uploads
+    ]
+    return render(
+        s3_root(
+            "ListMultipartUploadsResult",
+            el("Bucket", bucket),
+            el("KeyMarker", key_marker),
+            el("UploadIdMarker", upload_id_marker),
+            el("NextKeyMarker", next_key_marker) if next_key_marker is not None else None,
+            el("NextUploadIdMarker", next_upload_id_marker)
+            if next_upload_id_marker is not None
+            else None,
+            el("Prefix", prefix),
+            el("Delimiter", delimiter) if delimiter is not None else None,
+            el("MaxUploads", str(max_uploads)),
+            el("IsTruncated", "true" if is_truncated else "false"),
+            *entries,
+            *(el("CommonPrefixes", el("Prefix", p)) for p in common_prefixes),
+            el("EncodingType", encoding_type) if encoding_type else None,
+        )
+    )

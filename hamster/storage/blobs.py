@@ -51,6 +51,8 @@ class WrittenBlob:
     md5: bytes  # raw 16 bytes
     # Raw digest of the checksum_algorithm given to `write` (None if none was).
     checksum: bytes | None = None
+    # Raw digest of the extra_checksum_algorithm given to `write`, likewise.
+    extra_checksum: bytes | None = None
 
 
 def is_blob_id(name: str) -> bool:
@@ -102,6 +104,7 @@ class BlobStore:
         content_md5: bytes | None,
         checksum_algorithm: str | None = None,
         expected_checksum: Callable[[], bytes | None] | None = None,
+        extra_checksum_algorithm: str | None = None,
     ) -> WrittenBlob:
         """Stream `body` into blobs/ as `blob_id`; see the module docstring.
 
@@ -111,6 +114,9 @@ class BlobStore:
           expected_checksum: called once the body has ended (so it may read
             aws-chunked trailers), before anything is made durable; returns
             the digest the client sent (None: nothing to check) or raises.
+          extra_checksum_algorithm: a second algorithm to compute in the same
+            pass, unchecked (`WrittenBlob.extra_checksum`; a part of an upload
+            that names no algorithm keeps CRC64NVME beside the client's own).
 
         Error handling: IncompleteBody (length differs from content_length),
         EntityTooLarge (over max_size_bytes), BadDigest (content_md5 or
@@ -131,7 +137,12 @@ class BlobStore:
             hasher = (
                 checksums.new_hasher(checksum_algorithm) if checksum_algorithm is not None else None
             )
-            updates = (md5.update,) if hasher is None else (md5.update, hasher.update)
+            extra = (
+                checksums.new_hasher(extra_checksum_algorithm)
+                if extra_checksum_algorithm is not None
+                else None
+            )
+            updates = tuple(h.update for h in (md5, hasher, extra) if h is not None)
             size = 0
             buf = bytearray()
             while True:
@@ -168,7 +179,13 @@ class BlobStore:
             await self.fs.rename(tmp, final)
             renamed = True
             await self.fs.sync_dir(blob_dir(blob_id))
-            return WrittenBlob(blob_id=blob_id, size=size, md5=digest, checksum=checksum)
+            return WrittenBlob(
+                blob_id=blob_id,
+                size=size,
+                md5=digest,
+                checksum=checksum,
+                extra_checksum=extra.digest() if extra is not None else None,
+            )
         except BaseException:
             with trio.CancelScope(shield=True):
                 try:

@@ -4,16 +4,22 @@ Key layout of the metadata store (all prefixes one byte + "/"):
   b"s/info"                              StoreInfo
   b"b/" + bucket                         BucketRecord
   b"o/" + bucket + b"\\x00" + key(UTF-8)  ObjectRecord
+  b"u/" + bucket + b"\\x00" + key(UTF-8) + b"\\x00" + upload_id
+                                         UploadRecord (an upload in progress)
+  b"p/" + upload_id + b"/" + NNNNN        PartRecord (part NNNNN, 5 digits)
 Bucket names never contain NUL, so the objects of one bucket form one
-contiguous range, ordered by the UTF-8 bytes of the key (S3's list order).
+contiguous range, ordered by the UTF-8 bytes of the key (S3's list order);
+so do its uploads, by key and then upload id (the fixed-length upload id is
+read from the end of the metadata key, so a key may even contain NUL).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from hamster.auth.checksums import CHECKSUM_TYPES, DIGEST_BYTES, ChecksumValue
+from hamster.auth.checksums import CHECKSUM_TYPES, COMPOSITE, DIGEST_BYTES, ChecksumValue
 from hamster.storage.pb import records_pb2 as pb
 
 log = logging.getLogger("hamster.storage")
@@ -23,6 +29,9 @@ FORMAT_VERSION = 1
 STORE_INFO_KEY = b"s/info"
 BUCKET_PREFIX = b"b/"
 OBJECT_PREFIX = b"o/"
+UPLOAD_PREFIX = b"u/"
+PART_PREFIX = b"p/"
+UPLOAD_ID_CHARS = 32
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,38 @@ class BucketInfo:
     owner: str
     created_ns: int
     location: str
+
+
+@dataclass(frozen=True)
+class PartInfo:
+    """An uploaded part (PartRecord), or a part of a multipart object (PartRef)."""
+
+    part_number: int
+    blob_id: str
+    size: int
+    etag: str  # unquoted hex MD5 of the part
+    last_modified_ns: int = 0  # 0 in a PartRef
+    # The upload's algorithm (CRC64NVME when it names none), FULL_OBJECT of the part.
+    checksum: ChecksumValue | None = None
+
+
+@dataclass(frozen=True)
+class UploadInfo:
+    bucket: str
+    key: str
+    upload_id: str
+    initiated_ns: int
+    initiator: str  # access key id
+    content_type: str | None = None
+    content_encoding: str | None = None
+    content_disposition: str | None = None
+    content_language: str | None = None
+    cache_control: str | None = None
+    expires: str | None = None
+    user_metadata: tuple[tuple[str, str], ...] = ()
+    # From CreateMultipartUpload; both None when it named no algorithm.
+    checksum_algorithm: str | None = None
+    checksum_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +92,15 @@ class ObjectInfo:
     # The additional checksum (x-amz-checksum-*); None only for records
     # written before checksums were stored.
     checksum: ChecksumValue | None = None
+    # A multipart object: its parts in order (blob_id is then "").
+    parts: tuple[PartInfo, ...] = ()
+
+    @property
+    def blob_ids(self) -> list[str]:
+        """Every blob this object's bytes live in."""
+        if self.parts:
+            return [p.blob_id for p in self.parts]
+        return [self.blob_id]
 
 
 def bucket_key(bucket: str) -> bytes:
@@ -65,6 +115,33 @@ def object_prefix(bucket: str) -> bytes:
 
 def object_key(bucket: str, key: str) -> bytes:
     return object_prefix(bucket) + key.encode()
+
+
+def upload_prefix(bucket: str) -> bytes:
+    assert bucket and "\x00" not in bucket
+    return UPLOAD_PREFIX + bucket.encode() + b"\x00"
+
+
+def upload_key(bucket: str, key: str, upload_id: str) -> bytes:
+    assert len(upload_id) == UPLOAD_ID_CHARS and upload_id.isascii()
+    return upload_prefix(bucket) + key.encode() + b"\x00" + upload_id.encode()
+
+
+def split_upload_key(bucket: str, meta_key: bytes) -> tuple[str, str]:
+    """(key, upload_id) of an upload's metadata key."""
+    rest = meta_key[len(upload_prefix(bucket)) :]
+    assert rest[-UPLOAD_ID_CHARS - 1] == 0
+    return rest[: -UPLOAD_ID_CHARS - 1].decode(), rest[-UPLOAD_ID_CHARS:].decode()
+
+
+def part_prefix(upload_id: str) -> bytes:
+    assert len(upload_id) == UPLOAD_ID_CHARS and upload_id.isascii()
+    return PART_PREFIX + upload_id.encode() + b"/"
+
+
+def part_key(upload_id: str, part_number: int) -> bytes:
+    assert 1 <= part_number <= 99999
+    return part_prefix(upload_id) + b"%05d" % part_number
 
 
 def check_version(version: int, what: str) -> None:
@@ -91,6 +168,8 @@ def decode_bucket(value: bytes) -> BucketInfo:
 
 
 def encode_object(info: ObjectInfo, *, part_count: int = 0) -> bytes:
+    if info.parts:
+        part_count = len(info.parts)
     rec = pb.ObjectRecord(
         format_version=FORMAT_VERSION,
         key=info.key,
@@ -100,10 +179,18 @@ def encode_object(info: ObjectInfo, *, part_count: int = 0) -> bytes:
         last_modified_ns=info.last_modified_ns,
         user_metadata=[pb.MetadataEntry(name=n, value=v) for n, v in info.user_metadata],
         part_count=part_count,
+        parts=[
+            pb.PartRef(
+                part_number=p.part_number,
+                blob_id=p.blob_id,
+                size=p.size,
+                etag=p.etag,
+                checksums=_encode_checksums(p.checksum),
+            )
+            for p in info.parts
+        ],
     )
-    if info.checksum is not None:
-        c = info.checksum
-        rec.checksums.append(pb.Checksum(algorithm=c.algorithm, value=c.value, type=c.type))
+    rec.checksums.extend(_encode_checksums(info.checksum))
     # Optional fields: set only when present, so None round-trips.
     if info.content_type is not None:
         rec.content_type = info.content_type
@@ -139,25 +226,119 @@ def decode_object(bucket: str, value: bytes) -> ObjectInfo:
         expires=rec.expires if rec.HasField("expires") else None,
         user_metadata=tuple((e.name, e.value) for e in rec.user_metadata),
         blob_id=rec.blob_id,
-        checksum=_decode_checksum(rec),
+        checksum=_decode_checksum(rec.checksums, rec.key, rec.part_count),
+        parts=tuple(
+            PartInfo(
+                part_number=p.part_number,
+                blob_id=p.blob_id,
+                size=p.size,
+                etag=p.etag,
+                checksum=_decode_checksum(p.checksums, rec.key),
+            )
+            for p in rec.parts
+        ),
     )
 
 
-def _decode_checksum(rec: pb.ObjectRecord) -> ChecksumValue | None:
-    """The first checksum of `rec` this version knows how to serve, if any.
+def _encode_checksums(checksum: ChecksumValue | None) -> list[pb.Checksum]:
+    if checksum is None:
+        return []
+    return [pb.Checksum(algorithm=checksum.algorithm, value=checksum.value, type=checksum.type)]
+
+
+def _decode_checksum(
+    stored: Iterable[pb.Checksum], key: str, part_count: int = 0
+) -> ChecksumValue | None:
+    """The first checksum of `stored` this version knows how to serve, if any
+    (a COMPOSITE one of a multipart object counts `part_count` parts).
 
     A checksum of an algorithm or type unknown here (written by a later
     version) is skipped, not fatal: the object stays readable.
     """
-    for c in rec.checksums:
+    for c in stored:
         if (
             c.algorithm in DIGEST_BYTES
             and len(c.value) == DIGEST_BYTES[c.algorithm]
             and c.type in CHECKSUM_TYPES
         ):
-            return ChecksumValue(algorithm=c.algorithm, value=c.value, type=c.type)
-        log.debug("object %r: skipping a checksum this version does not know", rec.key)
+            count = part_count if c.type == COMPOSITE else 0
+            return ChecksumValue(c.algorithm, c.value, c.type, count)
+        log.debug("object %r: skipping a checksum this version does not know", key)
     return None
+
+
+def encode_upload(info: UploadInfo) -> bytes:
+    rec = pb.UploadRecord(
+        format_version=FORMAT_VERSION,
+        key=info.key,
+        upload_id=info.upload_id,
+        initiated_ns=info.initiated_ns,
+        initiator=info.initiator,
+        user_metadata=[pb.MetadataEntry(name=n, value=v) for n, v in info.user_metadata],
+        checksum_algorithm=info.checksum_algorithm or "",
+        checksum_type=info.checksum_type or "",
+    )
+    if info.content_type is not None:
+        rec.content_type = info.content_type
+    if info.content_encoding is not None:
+        rec.content_encoding = info.content_encoding
+    if info.content_disposition is not None:
+        rec.content_disposition = info.content_disposition
+    if info.content_language is not None:
+        rec.content_language = info.content_language
+    if info.cache_control is not None:
+        rec.cache_control = info.cache_control
+    if info.expires is not None:
+        rec.expires = info.expires
+    return rec.SerializeToString(deterministic=True)
+
+
+def decode_upload(bucket: str, value: bytes) -> UploadInfo:
+    rec = pb.UploadRecord.FromString(value)
+    check_version(rec.format_version, "UploadRecord")
+    return UploadInfo(
+        bucket=bucket,
+        key=rec.key,
+        upload_id=rec.upload_id,
+        initiated_ns=rec.initiated_ns,
+        initiator=rec.initiator,
+        content_type=rec.content_type if rec.HasField("content_type") else None,
+        content_encoding=rec.content_encoding if rec.HasField("content_encoding") else None,
+        content_disposition=(
+            rec.content_disposition if rec.HasField("content_disposition") else None
+        ),
+        content_language=rec.content_language if rec.HasField("content_language") else None,
+        cache_control=rec.cache_control if rec.HasField("cache_control") else None,
+        expires=rec.expires if rec.HasField("expires") else None,
+        user_metadata=tuple((e.name, e.value) for e in rec.user_metadata),
+        checksum_algorithm=rec.checksum_algorithm or None,
+        checksum_type=rec.checksum_type or None,
+    )
+
+
+def encode_part(info: PartInfo) -> bytes:
+    return pb.PartRecord(
+        format_version=FORMAT_VERSION,
+        part_number=info.part_number,
+        blob_id=info.blob_id,
+        size=info.size,
+        etag=info.etag,
+        last_modified_ns=info.last_modified_ns,
+        checksums=_encode_checksums(info.checksum),
+    ).SerializeToString(deterministic=True)
+
+
+def decode_part(value: bytes) -> PartInfo:
+    rec = pb.PartRecord.FromString(value)
+    check_version(rec.format_version, "PartRecord")
+    return PartInfo(
+        part_number=rec.part_number,
+        blob_id=rec.blob_id,
+        size=rec.size,
+        etag=rec.etag,
+        last_modified_ns=rec.last_modified_ns,
+        checksum=_decode_checksum(rec.checksums, f"part {rec.part_number}"),
+    )
 
 
 def encode_store_info(created_ns: int) -> bytes:

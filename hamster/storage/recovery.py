@@ -10,20 +10,23 @@ Run by `Store.open` before serving, with nothing else touching the store:
 4. A record whose blob is missing is logged at ERROR level; the store then
    refuses to serve it (InternalError), never serving other bytes.
 
-When a new record kind points to blobs (e.g. multipart parts), its prefix
-must be added to `referenced_blob_ids`, or recovery deletes its blobs.
+Records that point to blobs: ObjectRecord (`blob_id` of a single PUT, or
+the blob of each of its `parts`) and PartRecord (a part of an upload in
+progress). When a new record kind points to blobs, it must be added to
+`_record_blob_ids`, or recovery deletes its blobs.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from hamster.storage.blobs import BLOBS_DIR, TMP_DIR, is_blob_id
 from hamster.storage.fs import FileSystem
 from hamster.storage.meta import MetaStore
 from hamster.storage.pb import records_pb2 as pb
-from hamster.storage.records import OBJECT_PREFIX
+from hamster.storage.records import OBJECT_PREFIX, PART_PREFIX
 
 log = logging.getLogger("hamster.storage")
 
@@ -37,11 +40,24 @@ class RecoveryReport:
     missing: list[tuple[bytes, str]] = field(default_factory=list)
 
 
+async def _record_blob_ids(meta: MetaStore) -> AsyncIterator[tuple[bytes, str]]:
+    """(metadata key, blob id) for every blob every record points to."""
+    async for key, value in meta.scan(OBJECT_PREFIX):
+        rec = pb.ObjectRecord.FromString(value)
+        if rec.parts:
+            assert not rec.blob_id, f"record {key!r} has both a blob and parts"
+            for part in rec.parts:
+                yield key, part.blob_id
+        else:
+            yield key, rec.blob_id
+    async for key, value in meta.scan(PART_PREFIX):
+        yield key, pb.PartRecord.FromString(value).blob_id
+
+
 async def referenced_blob_ids(meta: MetaStore) -> set[str]:
     """The ids of all blobs a record points to."""
     refs: set[str] = set()
-    async for _key, value in meta.scan(OBJECT_PREFIX):
-        blob_id = pb.ObjectRecord.FromString(value).blob_id
+    async for _key, blob_id in _record_blob_ids(meta):
         assert blob_id not in refs, f"blob {blob_id} referenced twice"
         refs.add(blob_id)
     return refs
@@ -77,8 +93,7 @@ async def recover(fs: FileSystem, meta: MetaStore) -> RecoveryReport:
 
     if len(found) < len(refs):
         # Rare: a second pass names the records (keeps the first pass lean).
-        async for key, value in meta.scan(OBJECT_PREFIX):
-            blob_id = pb.ObjectRecord.FromString(value).blob_id
+        async for key, blob_id in _record_blob_ids(meta):
             if blob_id not in found:
                 report.missing.append((key, blob_id))
                 log.error(

@@ -13,8 +13,13 @@ made durable. The old blob of an overwrite is
 removed after the new record is durable. Any failure before the commit
 removes the new blob: an unacknowledged PUT leaves nothing.
 
+Multipart uploads (`Store.uploads`, multipart.py) share the layout and the
+commit lock; a multipart object's record points at its parts' blobs
+(`ObjectInfo.parts`), and overwriting or deleting it removes all of them
+after the record swap.
+
 Concurrency: one `trio.Lock` serialises every check-and-commit (object
-puts and deletes, bucket creation and deletion), so racing conditional
+puts and deletes, bucket creation and deletion, multipart commits), so racing conditional
 PUTs have exactly one winner and a bucket cannot be deleted while a put
 into it commits. Readers take no lock: an open blob file stays readable
 after an overwrite or delete removes its name (POSIX semantics).
@@ -38,6 +43,8 @@ from hamster.storage import records
 from hamster.storage.blobs import BLOBS_DIR, TMP_DIR, BlobStore, BodySource, blob_path
 from hamster.storage.fs import FileSystem, ReadableFile, RealFileSystem
 from hamster.storage.meta import LevelDBMetaStore, MetaStore
+from hamster.storage.multipart import Uploads
+from hamster.storage.parts import MIN_PART_BYTES
 from hamster.storage.records import BucketInfo, ObjectInfo
 from hamster.storage.recovery import RecoveryReport, recover
 
@@ -107,15 +114,60 @@ def check_preconditions(req: PutRequest, current: ObjectInfo | None) -> None:
 
 
 class ObjectReader:
-    """An open object: `info` and the blob file it was read from.
+    """An open object: `info` and the blob file(s) it is read from.
 
-    The bytes stay those of `info` even if the key is overwritten or deleted
-    meanwhile. Use as `async with`, or call `aclose`.
+    A single PUT's object is one blob, opened by `Store.open_object`; its
+    bytes stay those of `info` even if the key is overwritten or deleted
+    meanwhile (an open file outlives its name). A multipart object is its
+    parts' blobs in order: the first is opened up front, the others when the
+    stream reaches them (opening 10000 files at once is not an option), so a
+    concurrent overwrite that removes a later part ends the stream with
+    InternalError; it never serves other bytes. Use as `async with`, or call
+    `aclose`.
     """
 
-    def __init__(self, info: ObjectInfo, file: ReadableFile) -> None:
+    def __init__(self, info: ObjectInfo, file: ReadableFile, fs: FileSystem | None = None) -> None:
+        assert fs is not None or not info.parts
         self.info = info
-        self._file = file
+        self._fs = fs
+        self._first = file
+        # (offset in the object, blob id, size) of each blob, in order.
+        self._segments: list[tuple[int, str, int]] = []
+        offset = 0
+        if info.parts:
+            for part in info.parts:
+                self._segments.append((offset, part.blob_id, part.size))
+                offset += part.size
+        else:
+            self._segments.append((0, info.blob_id, info.size))
+            offset = info.size
+        assert offset == info.size, (offset, info.size)
+        self._current: tuple[int, ReadableFile] | None = None
+
+    async def _file(self, index: int) -> ReadableFile:
+        if index == 0:
+            return self._first
+        if self._current is not None:
+            if self._current[0] == index:
+                return self._current[1]
+            old = self._current[1]
+            self._current = None
+            await old.close()
+        assert self._fs is not None
+        blob_id = self._segments[index][1]
+        try:
+            file = await self._fs.open_read(blob_path(blob_id))
+        except FileNotFoundError:
+            log.error(
+                "object %s/%s: part blob %s is missing (overwritten meanwhile, or lost); "
+                "ending the stream",
+                self.info.bucket,
+                self.info.key,
+                blob_id,
+            )
+            raise S3Error("InternalError") from None
+        self._current = (index, file)
+        return file
 
     async def stream(
         self, start: int, length: int, chunk_bytes: int = 1 << 20
@@ -123,24 +175,38 @@ class ObjectReader:
         """Yield bytes [start, start+length) in chunks of at most chunk_bytes."""
         assert 0 <= start and 0 <= length and start + length <= self.info.size
         assert chunk_bytes > 0
-        offset, end = start, start + length
-        while offset < end:
-            data = await self._file.read_at(offset, min(chunk_bytes, end - offset))
-            if not data:
-                log.error(
-                    "blob %s of %s/%s ends at %d, record says %d bytes",
-                    self.info.blob_id,
-                    self.info.bucket,
-                    self.info.key,
-                    offset,
-                    self.info.size,
-                )
-                raise S3Error("InternalError")
-            offset += len(data)
-            yield data
+        end = start + length
+        for index, (seg_start, blob_id, seg_size) in enumerate(self._segments):
+            seg_end = seg_start + seg_size
+            if seg_end <= start or seg_size == 0:
+                continue
+            if seg_start >= end:
+                break
+            file = await self._file(index)
+            offset = max(start, seg_start) - seg_start
+            stop = min(end, seg_end) - seg_start
+            while offset < stop:
+                data = await file.read_at(offset, min(chunk_bytes, stop - offset))
+                if not data:
+                    log.error(
+                        "blob %s of %s/%s ends at %d, record says %d bytes",
+                        blob_id,
+                        self.info.bucket,
+                        self.info.key,
+                        offset,
+                        seg_size,
+                    )
+                    raise S3Error("InternalError")
+                offset += len(data)
+                yield data
 
     async def aclose(self) -> None:
-        await self._file.close()
+        current, self._current = self._current, None
+        try:
+            if current is not None:
+                await current[1].close()
+        finally:
+            await self._first.close()
 
     async def __aenter__(self) -> ObjectReader:
         return self
@@ -158,14 +224,21 @@ class Store:
     """The storage engine. Open with `await Store.open(...)`; `close` when done."""
 
     def __init__(
-        self, fs: FileSystem, meta: MetaStore, runtime: Runtime, recovery: RecoveryReport
+        self,
+        fs: FileSystem,
+        meta: MetaStore,
+        runtime: Runtime,
+        recovery: RecoveryReport,
+        *,
+        min_part_bytes: int = MIN_PART_BYTES,
     ) -> None:
         self.fs = fs
         self.meta = meta
         self.runtime = runtime
         self.blobs = BlobStore(fs)
         self.recovery = recovery
-        self._commit_lock = trio.Lock()
+        self.commit_lock = trio.Lock()
+        self.uploads = Uploads(self, min_part_bytes=min_part_bytes)
 
     @classmethod
     async def open(
@@ -175,10 +248,12 @@ class Store:
         *,
         fs: FileSystem | None = None,
         meta: MetaStore | None = None,
+        min_part_bytes: int = MIN_PART_BYTES,
     ) -> Store:
         """Create the layout if needed, run recovery, return the store.
 
         A given `meta` is owned by the store from here on (closed by `close`).
+        `min_part_bytes`: the smallest multipart part but the last (S3: 5 MiB).
         """
         if fs is None:
             fs = RealFileSystem(data_dir)
@@ -200,7 +275,7 @@ class Store:
             with trio.CancelScope(shield=True):
                 await meta.close()
             raise
-        return cls(fs, meta, runtime, report)
+        return cls(fs, meta, runtime, report, min_part_bytes=min_part_bytes)
 
     async def close(self) -> None:
         await self.meta.close()
@@ -208,7 +283,7 @@ class Store:
     # --- buckets -----------------------------------------------------------
 
     async def create_bucket(self, name: str, owner: str, location: str) -> BucketInfo:
-        async with self._commit_lock:
+        async with self.commit_lock:
             existing = await self.get_bucket(name)
             if existing is not None:
                 if existing.owner == owner:
@@ -234,16 +309,30 @@ class Store:
         ]
 
     async def delete_bucket(self, name: str) -> None:
-        async with self._commit_lock:
+        """Delete an empty bucket. Uploads in progress do not count as content
+        (S3 deletes a bucket that has some): they go with it, in the same batch,
+        and their part blobs are removed after it."""
+        async with self.commit_lock:
             if await self.get_bucket(name) is None:
                 raise _no_such_bucket(name)
             first = [kv async for kv in self.meta.scan(records.object_prefix(name), limit=1)]
             if first:
                 raise S3Error("BucketNotEmpty", extra={"BucketName": name})
+            deletes, blob_ids = await self.uploads.bucket_upload_records(name)
             with trio.CancelScope(shield=True):
-                await self.meta.write([], [records.bucket_key(name)], sync=True)
+                await self.meta.write([], [records.bucket_key(name), *deletes], sync=True)
+        for blob_id in blob_ids:
+            await self.discard_blob(blob_id)
 
     # --- objects -----------------------------------------------------------
+
+    async def get_object_info(self, bucket: str, key: str) -> ObjectInfo | None:
+        """The object's record, None if there is none (no bucket check)."""
+        return await self._get_object(bucket, key)
+
+    async def require_bucket(self, bucket: str) -> None:
+        """NoSuchBucket unless `bucket` exists."""
+        await self._require_bucket(bucket)
 
     async def _get_object(self, bucket: str, key: str) -> ObjectInfo | None:
         value = await self.meta.get(records.object_key(bucket, key))
@@ -264,15 +353,16 @@ class Store:
         previous: str | None = None
         for _attempt in range(OPEN_RETRIES_MAX):
             info = await self.head_object(bucket, key)
+            first = info.blob_ids[0]
             try:
-                file = await self.fs.open_read(blob_path(info.blob_id))
+                file = await self.fs.open_read(blob_path(first))
             except FileNotFoundError:
-                if info.blob_id == previous:
+                if first == previous:
                     break  # the record did not move: its blob is really gone
                 # A concurrent overwrite or delete may have removed it: re-read.
-                previous = info.blob_id
+                previous = first
                 continue
-            return ObjectReader(info, file)
+            return ObjectReader(info, file, self.fs)
         log.error(
             "object %s/%s: blob %s is missing; refusing to serve it", bucket, key, previous
         )
@@ -343,12 +433,17 @@ class Store:
             committed = True
         finally:
             if not committed:
-                await self._discard_blob(blob_id)
+                await self.discard_blob(blob_id)
         if old is not None:
-            await self._discard_blob(old.blob_id)
+            await self.discard_blobs(old)
         return info
 
-    async def _discard_blob(self, blob_id: str) -> None:
+    async def discard_blobs(self, old: ObjectInfo) -> None:
+        """Remove every blob of a record that was just replaced or deleted."""
+        for blob_id in old.blob_ids:
+            await self.discard_blob(blob_id)
+
+    async def discard_blob(self, blob_id: str) -> None:
         """Remove a blob no record points to; a failure only leaves an orphan
         for recovery, so it is logged, not raised (the operation succeeded)."""
         with trio.CancelScope(shield=True):
@@ -363,11 +458,11 @@ class Store:
         Returns the record it replaced. Shielded once the write starts: a
         record that may have reached disk is never followed by cleanup.
         """
-        async with self._commit_lock:
+        async with self.commit_lock:
             await self._require_bucket(req.bucket)
             old = await self._get_object(req.bucket, req.key)
             check_preconditions(req, old)
-            assert old is None or old.blob_id != info.blob_id
+            assert old is None or info.blob_id not in old.blob_ids
             with trio.CancelScope(shield=True):
                 await self.meta.write(
                     [(records.object_key(req.bucket, req.key), records.encode_object(info))],
@@ -377,14 +472,14 @@ class Store:
             return old
 
     async def delete_object(self, bucket: str, key: str) -> None:
-        async with self._commit_lock:
+        async with self.commit_lock:
             await self._require_bucket(bucket)
             old = await self._get_object(bucket, key)
             if old is None:
                 return
             with trio.CancelScope(shield=True):
                 await self.meta.write([], [records.object_key(bucket, key)], sync=True)
-        await self._discard_blob(old.blob_id)
+        await self.discard_blobs(old)
 
     async def iter_objects(
         self, bucket: str, prefix: str = "", start_after: str = ""

@@ -11,7 +11,7 @@ from google.protobuf.message import Message
 from hamster.auth.checksums import ChecksumValue
 from hamster.storage import records
 from hamster.storage.pb import records_pb2 as pb
-from hamster.storage.records import BucketInfo, ObjectInfo
+from hamster.storage.records import BucketInfo, ObjectInfo, PartInfo, UploadInfo
 
 GOLDEN_DIR = Path(__file__).resolve().parent.parent / "golden"
 WRITE_MODE = os.environ.get("HAMSTER_WRITE_GOLDEN", "")
@@ -75,6 +75,78 @@ CASES: dict[str, Message] = {
         ],
     ),
     "store_info": pb.StoreInfo(format_version=1, created_ns=1_600_000_000_000_000_000),
+    # A completed multipart upload: no blob of its own, the parts' blobs in order.
+    "object_record_multipart": pb.ObjectRecord(
+        format_version=1,
+        key="backups/2025-06-01.tar",
+        size=10_485_763,
+        etag="8e9b8f4ec3a6d2a47a6b3b7a1b8e4f3c-2",
+        blob_id="",
+        last_modified_ns=1_750_000_100_000_000_000,
+        content_type="application/x-tar",
+        user_metadata=[pb.MetadataEntry(name="origin", value="cron")],
+        checksums=[
+            pb.Checksum(algorithm="CRC32", value=bytes.fromhex("0badf00d"), type="COMPOSITE"),
+        ],
+        part_count=2,
+        parts=[
+            pb.PartRef(
+                part_number=1,
+                blob_id="11111111111111111111111111111111",
+                size=10_485_760,
+                etag="0123456789abcdef0123456789abcdef",
+                checksums=[
+                    pb.Checksum(
+                        algorithm="CRC32", value=bytes.fromhex("01020304"), type="FULL_OBJECT"
+                    )
+                ],
+            ),
+            pb.PartRef(
+                part_number=3,
+                blob_id="33333333333333333333333333333333",
+                size=3,
+                etag="fedcba9876543210fedcba9876543210",
+                checksums=[
+                    pb.Checksum(
+                        algorithm="CRC32", value=bytes.fromhex("05060708"), type="FULL_OBJECT"
+                    )
+                ],
+            ),
+        ],
+    ),
+    "upload_record": pb.UploadRecord(
+        format_version=1,
+        key="videos/été.mp4",
+        upload_id="0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+        initiated_ns=1_750_000_000_000_000_001,
+        initiator="AKIAIOSFODNN7EXAMPLE",
+        content_type="video/mp4",
+        cache_control="no-cache",
+        user_metadata=[pb.MetadataEntry(name="camera", value="x100")],
+        checksum_algorithm="CRC32C",
+        checksum_type="FULL_OBJECT",
+    ),
+    # No algorithm named at creation: parts carry CRC64NVME.
+    "upload_record_minimal": pb.UploadRecord(
+        format_version=1,
+        key="k",
+        upload_id="ffffffffffffffffffffffffffffffff",
+        initiated_ns=2,
+        initiator="AKID",
+    ),
+    "part_record": pb.PartRecord(
+        format_version=1,
+        part_number=10_000,
+        blob_id="abcdefabcdefabcdefabcdefabcdef00",
+        size=5_368_709_120,
+        etag="9b2cf535f27731c974343645a3985328",
+        last_modified_ns=1_750_000_000_500_000_000,
+        checksums=[
+            pb.Checksum(
+                algorithm="CRC64NVME", value=bytes.fromhex("ae8b14860a799888"), type="FULL_OBJECT"
+            )
+        ],
+    ),
 }
 
 
@@ -180,3 +252,67 @@ def test_unknown_checksums_are_skipped_not_fatal() -> None:
     assert info.checksum == ChecksumValue("CRC64NVME", known.value, "FULL_OBJECT")
     del rec.checksums[-1]
     assert records.decode_object("bk", rec.SerializeToString()).checksum is None
+
+
+def test_multipart_goldens_decode_to_value_objects() -> None:
+    info = records.decode_object("bk", golden_path("object_record_multipart").read_bytes())
+    assert info.blob_id == ""
+    assert info.size == 10_485_763
+    assert info.checksum == ChecksumValue("CRC32", bytes.fromhex("0badf00d"), "COMPOSITE", 2)
+    assert info.checksum.text == "C63wDQ==-2"
+    assert info.parts == (
+        PartInfo(
+            1,
+            "11111111111111111111111111111111",
+            10_485_760,
+            "0123456789abcdef0123456789abcdef",
+            0,
+            ChecksumValue("CRC32", bytes.fromhex("01020304")),
+        ),
+        PartInfo(
+            3,
+            "33333333333333333333333333333333",
+            3,
+            "fedcba9876543210fedcba9876543210",
+            0,
+            ChecksumValue("CRC32", bytes.fromhex("05060708")),
+        ),
+    )
+    assert info.blob_ids == [p.blob_id for p in info.parts]
+    assert records.encode_object(info) == golden_path("object_record_multipart").read_bytes()
+
+    upload = records.decode_upload("bk", golden_path("upload_record").read_bytes())
+    assert upload == UploadInfo(
+        bucket="bk",
+        key="videos/été.mp4",
+        upload_id="0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+        initiated_ns=1_750_000_000_000_000_001,
+        initiator="AKIAIOSFODNN7EXAMPLE",
+        content_type="video/mp4",
+        cache_control="no-cache",
+        user_metadata=(("camera", "x100"),),
+        checksum_algorithm="CRC32C",
+        checksum_type="FULL_OBJECT",
+    )
+    assert records.encode_upload(upload) == golden_path("upload_record").read_bytes()
+    minimal = records.decode_upload("bk", golden_path("upload_record_minimal").read_bytes())
+    assert minimal == UploadInfo("bk", "k", "f" * 32, 2, "AKID")
+    assert minimal.checksum_algorithm is None and minimal.content_type is None
+    assert records.encode_upload(minimal) == golden_path("upload_record_minimal").read_bytes()
+
+    part = records.decode_part(golden_path("part_record").read_bytes())
+    assert part == PartInfo(
+        10_000,
+        "abcdefabcdefabcdefabcdefabcdef00",
+        5_368_709_120,
+        "9b2cf535f27731c974343645a3985328",
+        1_750_000_000_500_000_000,
+        ChecksumValue("CRC64NVME", bytes.fromhex("ae8b14860a799888")),
+    )
+    assert records.encode_part(part) == golden_path("part_record").read_bytes()
+
+
+def test_single_put_goldens_have_their_one_blob() -> None:
+    checked = records.decode_object("bk", golden_path("object_record_checksum").read_bytes())
+    assert checked.parts == ()
+    assert checked.blob_ids == ["00112233445566778899aabbccddeeff"]

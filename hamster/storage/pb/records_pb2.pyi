@@ -141,6 +141,7 @@ class ObjectRecord(_message.Message):
     USER_METADATA_FIELD_NUMBER: _builtins.int
     CHECKSUMS_FIELD_NUMBER: _builtins.int
     PART_COUNT_FIELD_NUMBER: _builtins.int
+    PARTS_FIELD_NUMBER: _builtins.int
     format_version: _builtins.int
     key: _builtins.str
     size: _builtins.int
@@ -163,6 +164,12 @@ class ObjectRecord(_message.Message):
 
     @_builtins.property
     def checksums(self) -> _containers.RepeatedCompositeFieldContainer[Global___Checksum]: ...
+    @_builtins.property
+    def parts(self) -> _containers.RepeatedCompositeFieldContainer[Global___PartRef]:
+        """A multipart object: its bytes are the parts' blobs in this order (no
+        copy is made at completion) and blob_id is empty.
+        """
+
     def __init__(
         self,
         *,
@@ -181,10 +188,11 @@ class ObjectRecord(_message.Message):
         user_metadata: _abc.Iterable[Global___MetadataEntry] | None = ...,
         checksums: _abc.Iterable[Global___Checksum] | None = ...,
         part_count: _builtins.int = ...,
+        parts: _abc.Iterable[Global___PartRef] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_cache_control", b"_cache_control", "_content_disposition", b"_content_disposition", "_content_encoding", b"_content_encoding", "_content_language", b"_content_language", "_content_type", b"_content_type", "_expires", b"_expires", "cache_control", b"cache_control", "content_disposition", b"content_disposition", "content_encoding", b"content_encoding", "content_language", b"content_language", "content_type", b"content_type", "expires", b"expires"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cache_control", b"_cache_control", "_content_disposition", b"_content_disposition", "_content_encoding", b"_content_encoding", "_content_language", b"_content_language", "_content_type", b"_content_type", "_expires", b"_expires", "blob_id", b"blob_id", "cache_control", b"cache_control", "checksums", b"checksums", "content_disposition", b"content_disposition", "content_encoding", b"content_encoding", "content_language", b"content_language", "content_type", b"content_type", "etag", b"etag", "expires", b"expires", "format_version", b"format_version", "key", b"key", "last_modified_ns", b"last_modified_ns", "part_count", b"part_count", "size", b"size", "user_metadata", b"user_metadata"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cache_control", b"_cache_control", "_content_disposition", b"_content_disposition", "_content_encoding", b"_content_encoding", "_content_language", b"_content_language", "_content_type", b"_content_type", "_expires", b"_expires", "blob_id", b"blob_id", "cache_control", b"cache_control", "checksums", b"checksums", "content_disposition", b"content_disposition", "content_encoding", b"content_encoding", "content_language", b"content_language", "content_type", b"content_type", "etag", b"etag", "expires", b"expires", "format_version", b"format_version", "key", b"key", "last_modified_ns", b"last_modified_ns", "part_count", b"part_count", "parts", b"parts", "size", b"size", "user_metadata", b"user_metadata"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__cache_control: _TypeAlias = _typing.Literal["cache_control"]  # noqa: Y015
     _WhichOneofArgType__cache_control: _TypeAlias = _typing.Literal["_cache_control", b"_cache_control"]  # noqa: Y015
@@ -212,6 +220,180 @@ class ObjectRecord(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__expires) -> _WhichOneofReturnType__expires | None: ...
 
 Global___ObjectRecord: _TypeAlias = ObjectRecord  # noqa: Y015
+
+@_typing.final
+class PartRef(_message.Message):
+    """One part of a multipart object (embedded in ObjectRecord.parts)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PART_NUMBER_FIELD_NUMBER: _builtins.int
+    BLOB_ID_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    CHECKSUMS_FIELD_NUMBER: _builtins.int
+    part_number: _builtins.int
+    blob_id: _builtins.str
+    """Internal id of the part's blob file."""
+    size: _builtins.int
+    etag: _builtins.str
+    """Unquoted hex MD5 of the part's bytes."""
+    @_builtins.property
+    def checksums(self) -> _containers.RepeatedCompositeFieldContainer[Global___Checksum]:
+        """The part's own checksum(s) (raw digests, FULL_OBJECT of the part)."""
+
+    def __init__(
+        self,
+        *,
+        part_number: _builtins.int = ...,
+        blob_id: _builtins.str = ...,
+        size: _builtins.int = ...,
+        etag: _builtins.str = ...,
+        checksums: _abc.Iterable[Global___Checksum] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blob_id", b"blob_id", "checksums", b"checksums", "etag", b"etag", "part_number", b"part_number", "size", b"size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PartRef: _TypeAlias = PartRef  # noqa: Y015
+
+@_typing.final
+class UploadRecord(_message.Message):
+    """An in-progress multipart upload.
+    Metadata key: b"u/" + bucket + b"\\x00" + key (UTF-8) + b"\\x00" + upload_id.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FORMAT_VERSION_FIELD_NUMBER: _builtins.int
+    KEY_FIELD_NUMBER: _builtins.int
+    UPLOAD_ID_FIELD_NUMBER: _builtins.int
+    INITIATED_NS_FIELD_NUMBER: _builtins.int
+    INITIATOR_FIELD_NUMBER: _builtins.int
+    CONTENT_TYPE_FIELD_NUMBER: _builtins.int
+    CONTENT_ENCODING_FIELD_NUMBER: _builtins.int
+    CONTENT_DISPOSITION_FIELD_NUMBER: _builtins.int
+    CONTENT_LANGUAGE_FIELD_NUMBER: _builtins.int
+    CACHE_CONTROL_FIELD_NUMBER: _builtins.int
+    EXPIRES_FIELD_NUMBER: _builtins.int
+    USER_METADATA_FIELD_NUMBER: _builtins.int
+    CHECKSUM_ALGORITHM_FIELD_NUMBER: _builtins.int
+    CHECKSUM_TYPE_FIELD_NUMBER: _builtins.int
+    format_version: _builtins.int
+    key: _builtins.str
+    upload_id: _builtins.str
+    initiated_ns: _builtins.int
+    initiator: _builtins.str
+    """Access key id of the initiator."""
+    content_type: _builtins.str
+    content_encoding: _builtins.str
+    content_disposition: _builtins.str
+    content_language: _builtins.str
+    cache_control: _builtins.str
+    expires: _builtins.str
+    checksum_algorithm: _builtins.str
+    """x-amz-checksum-algorithm of CreateMultipartUpload ("" for none given:
+    parts then carry CRC64NVME and the object gets CRC64NVME FULL_OBJECT).
+    """
+    checksum_type: _builtins.str
+    """"COMPOSITE" or "FULL_OBJECT" ("" when checksum_algorithm is "")."""
+    @_builtins.property
+    def user_metadata(self) -> _containers.RepeatedCompositeFieldContainer[Global___MetadataEntry]: ...
+    def __init__(
+        self,
+        *,
+        format_version: _builtins.int = ...,
+        key: _builtins.str = ...,
+        upload_id: _builtins.str = ...,
+        initiated_ns: _builtins.int = ...,
+        initiator: _builtins.str = ...,
+        content_type: _builtins.str | None = ...,
+        content_encoding: _builtins.str | None = ...,
+        content_disposition: _builtins.str | None = ...,
+        content_language: _builtins.str | None = ...,
+        cache_control: _builtins.str | None = ...,
+        expires: _builtins.str | None = ...,
+        user_metadata: _abc.Iterable[Global___MetadataEntry] | None = ...,
+        checksum_algorithm: _builtins.str = ...,
+        checksum_type: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_cache_control", b"_cache_control", "_content_disposition", b"_content_disposition", "_content_encoding", b"_content_encoding", "_content_language", b"_content_language", "_content_type", b"_content_type", "_expires", b"_expires", "cache_control", b"cache_control", "content_disposition", b"content_disposition", "content_encoding", b"content_encoding", "content_language", b"content_language", "content_type", b"content_type", "expires", b"expires"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cache_control", b"_cache_control", "_content_disposition", b"_content_disposition", "_content_encoding", b"_content_encoding", "_content_language", b"_content_language", "_content_type", b"_content_type", "_expires", b"_expires", "cache_control", b"cache_control", "checksum_algorithm", b"checksum_algorithm", "checksum_type", b"checksum_type", "content_disposition", b"content_disposition", "content_encoding", b"content_encoding", "content_language", b"content_language", "content_type", b"content_type", "expires", b"expires", "format_version", b"format_version", "initiated_ns", b"initiated_ns", "initiator", b"initiator", "key", b"key", "upload_id", b"upload_id", "user_metadata", b"user_metadata"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__cache_control: _TypeAlias = _typing.Literal["cache_control"]  # noqa: Y015
+    _WhichOneofArgType__cache_control: _TypeAlias = _typing.Literal["_cache_control", b"_cache_control"]  # noqa: Y015
+    _WhichOneofReturnType__content_disposition: _TypeAlias = _typing.Literal["content_disposition"]  # noqa: Y015
+    _WhichOneofArgType__content_disposition: _TypeAlias = _typing.Literal["_content_disposition", b"_content_disposition"]  # noqa: Y015
+    _WhichOneofReturnType__content_encoding: _TypeAlias = _typing.Literal["content_encoding"]  # noqa: Y015
+    _WhichOneofArgType__content_encoding: _TypeAlias = _typing.Literal["_content_encoding", b"_content_encoding"]  # noqa: Y015
+    _WhichOneofReturnType__content_language: _TypeAlias = _typing.Literal["content_language"]  # noqa: Y015
+    _WhichOneofArgType__content_language: _TypeAlias = _typing.Literal["_content_language", b"_content_language"]  # noqa: Y015
+    _WhichOneofReturnType__content_type: _TypeAlias = _typing.Literal["content_type"]  # noqa: Y015
+    _WhichOneofArgType__content_type: _TypeAlias = _typing.Literal["_content_type", b"_content_type"]  # noqa: Y015
+    _WhichOneofReturnType__expires: _TypeAlias = _typing.Literal["expires"]  # noqa: Y015
+    _WhichOneofArgType__expires: _TypeAlias = _typing.Literal["_expires", b"_expires"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__cache_control) -> _WhichOneofReturnType__cache_control | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__content_disposition) -> _WhichOneofReturnType__content_disposition | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__content_encoding) -> _WhichOneofReturnType__content_encoding | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__content_language) -> _WhichOneofReturnType__content_language | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__content_type) -> _WhichOneofReturnType__content_type | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__expires) -> _WhichOneofReturnType__expires | None: ...
+
+Global___UploadRecord: _TypeAlias = UploadRecord  # noqa: Y015
+
+@_typing.final
+class PartRecord(_message.Message):
+    """One uploaded part of an in-progress upload.
+    Metadata key: b"p/" + upload_id + b"/" + part number as 5 decimal digits.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FORMAT_VERSION_FIELD_NUMBER: _builtins.int
+    PART_NUMBER_FIELD_NUMBER: _builtins.int
+    BLOB_ID_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    LAST_MODIFIED_NS_FIELD_NUMBER: _builtins.int
+    CHECKSUMS_FIELD_NUMBER: _builtins.int
+    format_version: _builtins.int
+    part_number: _builtins.int
+    blob_id: _builtins.str
+    size: _builtins.int
+    etag: _builtins.str
+    """Unquoted hex MD5 of the part's bytes."""
+    last_modified_ns: _builtins.int
+    @_builtins.property
+    def checksums(self) -> _containers.RepeatedCompositeFieldContainer[Global___Checksum]:
+        """The upload's algorithm (CRC64NVME when the upload names none), raw digest."""
+
+    def __init__(
+        self,
+        *,
+        format_version: _builtins.int = ...,
+        part_number: _builtins.int = ...,
+        blob_id: _builtins.str = ...,
+        size: _builtins.int = ...,
+        etag: _builtins.str = ...,
+        last_modified_ns: _builtins.int = ...,
+        checksums: _abc.Iterable[Global___Checksum] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["blob_id", b"blob_id", "checksums", b"checksums", "etag", b"etag", "format_version", b"format_version", "last_modified_ns", b"last_modified_ns", "part_number", b"part_number", "size", b"size"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PartRecord: _TypeAlias = PartRecord  # noqa: Y015
 
 @_typing.final
 class StoreInfo(_message.Message):

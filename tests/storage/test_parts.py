@@ -1,0 +1,246 @@
+"""The pure multipart rules: part selection, ETag and checksum math, and the
+checksum helpers of CreateMultipartUpload / CompleteMultipartUpload."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import zlib
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hamster.auth import checksums
+from hamster.auth.checksums import ChecksumValue
+from hamster.s3.errors import S3Error
+from hamster.s3.xml import CompletedPart
+from hamster.storage.parts import (
+    multipart_etag,
+    object_checksum,
+    parse_part_number,
+    select_parts,
+)
+from hamster.storage.records import PartInfo
+
+UPLOAD = "0" * 32
+
+
+def info(n: int, data: bytes, algorithm: str = "CRC64NVME") -> PartInfo:
+    digest = checksums.compute(algorithm, data)
+    md5 = hashlib.md5(data).hexdigest()
+    return PartInfo(n, f"{n:032x}", len(data), md5, 1, ChecksumValue(algorithm, digest))
+
+
+def req(p: PartInfo, *sums: tuple[str, str]) -> CompletedPart:
+    return CompletedPart(p.part_number, p.etag, tuple(sums))
+
+
+def code(excinfo: pytest.ExceptionInfo[S3Error]) -> str:
+    return excinfo.value.code
+
+
+# --- ETag ---------------------------------------------------------------------
+
+
+def test_multipart_etag_known_values() -> None:
+    empty = hashlib.md5(b"").hexdigest()
+    assert multipart_etag([empty, empty]) == "5873dd45edd01f09c1ef2e7819369e8e-2"
+    single = hashlib.md5(b"x").hexdigest()
+    assert multipart_etag([single]) == hashlib.md5(hashlib.md5(b"x").digest()).hexdigest() + "-1"
+
+
+@given(st.lists(st.binary(max_size=64), min_size=1, max_size=20))
+def test_multipart_etag_is_md5_of_md5s(pieces: list[bytes]) -> None:
+    etags = [hashlib.md5(p).hexdigest() for p in pieces]
+    expected = hashlib.md5(b"".join(hashlib.md5(p).digest() for p in pieces)).hexdigest()
+    assert multipart_etag(etags) == f"{expected}-{len(pieces)}"
+
+
+# --- checksums ----------------------------------------------------------------
+
+
+def test_composite_known_value() -> None:
+    parts = [info(1, b"a", "CRC32"), info(2, b"b", "CRC32")]
+    value = object_checksum("CRC32", "COMPOSITE", parts)
+    assert value.text == "7pJxdw==-2"
+    assert value.type == "COMPOSITE" and value.part_count == 2
+    # A FULL_OBJECT CRC32 of the same parts is the CRC32 of "ab".
+    assert object_checksum("CRC32", "FULL_OBJECT", parts).text == "noNIbQ=="
+
+
+@pytest.mark.parametrize("algorithm", ["CRC32", "CRC32C", "SHA1", "SHA256"])
+def test_composite_is_the_checksum_of_the_part_checksums(algorithm: str) -> None:
+    pieces = [b"x" * 100, b"y" * 7, b""]
+    parts = [info(i + 1, p, algorithm) for i, p in enumerate(pieces)]
+    raw = b"".join(checksums.compute(algorithm, p) for p in pieces)
+    value = object_checksum(algorithm, "COMPOSITE", parts)
+    assert value.value == checksums.compute(algorithm, raw)
+    assert value.text == base64.b64encode(value.value).decode() + "-3"
+    assert checksums.response_headers(value) == [
+        (f"x-amz-checksum-{algorithm.lower()}", value.text),
+        ("x-amz-checksum-type", "COMPOSITE"),
+    ]
+
+
+@given(
+    algorithm=st.sampled_from(["CRC32", "CRC32C", "CRC64NVME"]),
+    pieces=st.lists(st.binary(max_size=300), min_size=1, max_size=8),
+)
+def test_full_object_crc_combines_without_reading(algorithm: str, pieces: list[bytes]) -> None:
+    parts = [info(i + 1, p, algorithm) for i, p in enumerate(pieces)]
+    value = object_checksum(algorithm, "FULL_OBJECT", parts)
+    assert value == ChecksumValue(algorithm, checksums.compute(algorithm, b"".join(pieces)))
+    assert value.text == value.b64  # no -N on a FULL_OBJECT checksum
+
+
+def test_no_algorithm_defaults_to_crc64nvme_full_object() -> None:
+    parts = [info(1, b"hello "), info(2, b"world")]
+    value = object_checksum(None, None, parts)
+    assert value == ChecksumValue("CRC64NVME", checksums.compute("CRC64NVME", b"hello world"))
+
+
+def test_combine_crc32_matches_zlib() -> None:
+    a, b = b"123456789", b"abc"
+    value = checksums.combine_crc(
+        "CRC32", [(zlib.crc32(a).to_bytes(4, "big"), 9), (zlib.crc32(b).to_bytes(4, "big"), 3)]
+    )
+    assert value.value == zlib.crc32(a + b).to_bytes(4, "big")
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ([], None),
+        ([("x-amz-checksum-algorithm", "crc32")], ("CRC32", "COMPOSITE")),
+        ([("x-amz-checksum-algorithm", "CRC64NVME")], ("CRC64NVME", "FULL_OBJECT")),
+        (
+            [("x-amz-checksum-algorithm", "CRC32C"), ("x-amz-checksum-type", "FULL_OBJECT")],
+            ("CRC32C", "FULL_OBJECT"),
+        ),
+        (
+            [("x-amz-checksum-algorithm", "SHA256"), ("x-amz-checksum-type", "composite")],
+            ("SHA256", "COMPOSITE"),
+        ),
+    ],
+)
+def test_parse_upload_checksum(
+    headers: list[tuple[str, str]], expected: tuple[str, str] | None
+) -> None:
+    assert checksums.parse_upload_checksum(headers) == expected
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ([("x-amz-checksum-algorithm", "MD5")], "Checksum algorithm provided is unsupported"),
+        ([("x-amz-checksum-type", "FULL_OBJECT")], "can only be used with the x-amz-checksum-al"),
+        (
+            [("x-amz-checksum-algorithm", "CRC64NVME"), ("x-amz-checksum-type", "COMPOSITE")],
+            "The COMPOSITE checksum type cannot be used with the crc64nvme checksum algorithm.",
+        ),
+        (
+            [("x-amz-checksum-algorithm", "SHA1"), ("x-amz-checksum-type", "FULL_OBJECT")],
+            "The FULL_OBJECT checksum type cannot be used with the sha1 checksum algorithm.",
+        ),
+        (
+            [("x-amz-checksum-algorithm", "CRC32"), ("x-amz-checksum-type", "PARTIAL")],
+            "Value for x-amz-checksum-type header is invalid.",
+        ),
+    ],
+)
+def test_parse_upload_checksum_refusals(headers: list[tuple[str, str]], message: str) -> None:
+    with pytest.raises(S3Error) as e:
+        checksums.parse_upload_checksum(headers)
+    assert e.value.code == "InvalidRequest"
+    assert message in e.value.text
+
+
+def test_parse_object_value() -> None:
+    raw = b"\x01\x02\x03\x04"
+    text = base64.b64encode(raw).decode()
+    assert checksums.parse_object_value("CRC32", text, 3) == raw
+    assert checksums.parse_object_value("CRC32", text + "-3", 3) == raw
+    for bad in (text + "-2", text + "-x", "nope", text + "--3"):
+        with pytest.raises(S3Error):
+            checksums.parse_object_value("CRC32", bad, 3)
+
+
+# --- part numbers and selection -----------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["1", "10000", "00042"])
+def test_part_numbers(text: str) -> None:
+    assert parse_part_number(text) == int(text)
+
+
+@pytest.mark.parametrize("text", [None, "", "0", "10001", "-1", "1.5", "x", "١"])
+def test_bad_part_numbers(text: str | None) -> None:
+    with pytest.raises(S3Error) as e:
+        parse_part_number(text)
+    assert e.value.code == "InvalidArgument"
+    assert e.value.text == "Part number must be an integer between 1 and 10000, inclusive"
+
+
+def test_select_parts_in_order_with_small_last() -> None:
+    a, b, c = info(1, b"x" * 10), info(3, b"y" * 10), info(7, b"z")
+    uploaded = {1: a, 3: b, 7: c, 9: info(9, b"unused")}
+    chosen = select_parts(
+        [req(a), req(b), req(c)], uploaded, upload_id=UPLOAD, algorithm=None, min_part_bytes=10
+    )
+    assert chosen == [a, b, c]
+
+
+def test_select_parts_refusals() -> None:
+    a, small, b = info(1, b"x" * 10), info(2, b"z"), info(3, b"y" * 10)
+    uploaded = {1: a, 2: small, 3: b}
+
+    def refuse(parts: list[CompletedPart], algorithm: str | None = None) -> S3Error:
+        with pytest.raises(S3Error) as e:
+            select_parts(parts, uploaded, upload_id=UPLOAD, algorithm=algorithm, min_part_bytes=10)
+        return e.value
+
+    assert refuse([]).code == "MalformedXML"
+    assert refuse([req(b), req(a)]).code == "InvalidPartOrder"
+    assert refuse([req(a), req(a)]).code == "InvalidPartOrder"
+    assert refuse([CompletedPart(0, a.etag)]).code == "InvalidArgument"
+    unknown = refuse([req(a), CompletedPart(4, b.etag)])
+    assert unknown.code == "InvalidPart"
+    assert unknown.extra == {"UploadId": UPLOAD, "PartNumber": "4", "ETag": b.etag}
+    assert refuse([req(a), CompletedPart(10001, b.etag)]).code == "InvalidPart"
+    assert refuse([CompletedPart(1, "0" * 32)]).code == "InvalidPart"
+    too_small = refuse([req(a), req(small), req(b)])
+    assert too_small.code == "EntityTooSmall"
+    assert too_small.extra is not None and too_small.extra["ProposedSize"] == "1"
+    # Order is checked before anything else, as S3 does.
+    assert refuse([req(small), CompletedPart(1, "bad")]).code == "InvalidPartOrder"
+    assert [p.part_number for p in select_parts(
+        [req(a), req(small)], uploaded, upload_id=UPLOAD, algorithm=None, min_part_bytes=10
+    )] == [1, 2]
+
+
+def test_select_parts_checksums() -> None:
+    a = info(1, b"x" * 10, "CRC32")
+    uploaded = {1: a}
+    assert a.checksum is not None
+    good = ("CRC32", a.checksum.b64)
+
+    def outcome(part: CompletedPart, algorithm: str | None) -> str:
+        try:
+            select_parts([part], uploaded, upload_id=UPLOAD, algorithm=algorithm)
+        except S3Error as e:
+            return e.code
+        return "ok"
+
+    assert outcome(req(a, good), "CRC32") == "ok"
+    assert outcome(req(a), "CRC32") == "InvalidRequest"  # missing
+    assert outcome(req(a, ("CRC32", "AAAAAA==")), "CRC32") == "InvalidPart"
+    assert outcome(req(a, ("CRC32", "not base64!")), "CRC32") == "InvalidArgument"
+    assert outcome(req(a, ("CRC32", "AAAA")), "CRC32") == "InvalidArgument"  # 3 bytes
+    assert outcome(req(a, good, good), "CRC32") == "InvalidArgument"  # two checksums
+    assert outcome(req(a, ("SHA1", base64.b64encode(b"\0" * 20).decode())), "CRC32") == (
+        "BadDigest"
+    )
+    # An upload that named no algorithm takes no part checksum.
+    assert outcome(req(a, good), None) == "InvalidPart"
+    assert outcome(req(a), None) == "ok"
