@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
-from hamster.api import buckets, objects
+from hamster.api import buckets, multipart, objects
 from hamster.api.context import RequestContext
 from hamster.auth.payload import verified_body
 from hamster.auth.verify import authenticate
@@ -43,6 +43,12 @@ HANDLERS: dict[Op, Handler] = {
     Op.HeadObject: objects.head_object,
     Op.DeleteObject: objects.delete_object,
     Op.GetObjectAcl: objects.get_object_acl,
+    Op.CreateMultipartUpload: multipart.create_multipart_upload,
+    Op.UploadPart: multipart.upload_part,
+    Op.CompleteMultipartUpload: multipart.complete_multipart_upload,
+    Op.AbortMultipartUpload: multipart.abort_multipart_upload,
+    Op.ListParts: multipart.list_parts,
+    Op.ListMultipartUploads: multipart.list_multipart_uploads,
 }
 
 SERVER_NAME = "Hamster"

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+import trustme
 from botocore.config import Config
 
 from tests.daemon import Daemon
@@ -60,3 +62,47 @@ def error_code(excinfo: pytest.ExceptionInfo[Any]) -> tuple[int, str]:
     """(HTTP status, S3 error code) of a botocore ClientError."""
     response = excinfo.value.response
     return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"]
+
+
+# -- HTTPS: one TLS daemon for the session (test_tls.py, test_multipart.py) ----
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """(CA certificate, server certificate chain, server key) files."""
+    root = tmp_path_factory.mktemp("tls")
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1", "localhost")
+    ca_path, cert_path, key_path = root / "ca.pem", root / "cert.pem", root / "key.pem"
+    ca.cert_pem.write_to_path(str(ca_path))
+    cert.private_key_pem.write_to_path(str(key_path))
+    cert_path.write_bytes(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
+    return ca_path, cert_path, key_path
+
+
+@pytest.fixture(scope="session")
+def tls_daemon(
+    tmp_path_factory: pytest.TempPathFactory, tls_files: tuple[Path, Path, Path]
+) -> Iterator[Daemon]:
+    _, cert, key = tls_files
+    env = {"HAMSTER_ACCESS_KEY": ALICE[0], "HAMSTER_SECRET_KEY": ALICE[1]}
+    d = Daemon(
+        tmp_path_factory.mktemp("tls-data"),
+        args=["--tls-cert", str(cert), "--tls-key", str(key)],
+        env=env,
+    ).start()
+    yield d
+    assert d.stop() == 0, "\n".join(d.stderr_lines)
+
+
+def tls_client(daemon: Daemon, ca: Path, **config: Any) -> Any:
+    """A boto3 client for alice against the TLS daemon, trusting `ca`."""
+    return boto3.client(
+        "s3",
+        endpoint_url=daemon.endpoint,
+        aws_access_key_id=ALICE[0],
+        aws_secret_access_key=ALICE[1],
+        region_name="us-east-1",
+        verify=str(ca),
+        config=Config(retries={"max_attempts": 1}, **config),
+    )

@@ -4,58 +4,21 @@ with unsigned checksum trailers, a path plain HTTP never exercises."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-import trustme
-from botocore.config import Config
 
 from tests.daemon import Daemon
-from tests.e2e.conftest import ALICE
+from tests.e2e import conftest
 
 MiB = 1 << 20
 
-
-@pytest.fixture(scope="module")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
-    root = tmp_path_factory.mktemp("tls")
-    ca = trustme.CA()
-    cert = ca.issue_cert("127.0.0.1", "localhost")
-    ca_path, cert_path, key_path = root / "ca.pem", root / "cert.pem", root / "key.pem"
-    ca.cert_pem.write_to_path(str(ca_path))
-    cert.private_key_pem.write_to_path(str(key_path))
-    cert_path.write_bytes(b"".join(blob.bytes() for blob in cert.cert_chain_pems))
-    return ca_path, cert_path, key_path
-
-
-@pytest.fixture(scope="module")
-def tls_daemon(
-    tmp_path_factory: pytest.TempPathFactory, tls_files: tuple[Path, Path, Path]
-) -> Iterator[Daemon]:
-    _, cert, key = tls_files
-    env = {"HAMSTER_ACCESS_KEY": ALICE[0], "HAMSTER_SECRET_KEY": ALICE[1]}
-    d = Daemon(
-        tmp_path_factory.mktemp("tls-data"),
-        args=["--tls-cert", str(cert), "--tls-key", str(key)],
-        env=env,
-    ).start()
-    yield d
-    assert d.stop() == 0, "\n".join(d.stderr_lines)
-
-
-def tls_client(daemon: Daemon, ca: Path, **config: Any) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=daemon.endpoint,
-        aws_access_key_id=ALICE[0],
-        aws_secret_access_key=ALICE[1],
-        region_name="us-east-1",
-        verify=str(ca),
-        config=Config(retries={"max_attempts": 1}, **config),
-    )
+# The TLS fixtures live in conftest.py; these names stay for the modules that
+# import them from here (test_checksums.py).
+tls_files = conftest.tls_files
+tls_daemon = conftest.tls_daemon
+tls_client = conftest.tls_client
 
 
 def record_put_headers(s3: Any) -> list[dict[str, str]]:
