@@ -4,7 +4,8 @@ CompleteMultipartUpload, AbortMultipartUpload, ListParts, ListMultipartUploads.
 Every operation needs the bucket's owner. Parts stream into blobs exactly
 like PutObject bodies (Content-MD5, x-amz-checksum-* in a header or an
 aws-chunked trailer); CompleteMultipartUpload reads only its XML (at most
-1 MiB) and the part records, and copies no byte (see storage/multipart.py).
+4 MiB: 10000 parts with SHA256 checksums take 1.7 MB) and the part
+records, and copies no byte (see storage/multipart.py).
 
 Checksums as S3 has them: CreateMultipartUpload names an algorithm and a
 type (COMPOSITE by default, CRC64NVME always FULL_OBJECT); every part must
@@ -36,6 +37,7 @@ from hamster.s3 import etag as etags
 from hamster.s3.errors import S3Error
 from hamster.s3.names import validate_key
 from hamster.s3.xml import (
+    COMPLETE_XML_MAX_BYTES,
     ListedPart,
     ListedUpload,
     complete_multipart_upload_xml,
@@ -176,7 +178,7 @@ async def complete_multipart_upload(ctx: RequestContext) -> Response:
     upload_id = _upload_id(ctx)
     # The upload must exist before its body is worth reading.
     await ctx.store.uploads.get(ctx.bucket, ctx.key, upload_id)
-    body = await ctx.read_small_body()
+    body = await ctx.read_small_body(COMPLETE_XML_MAX_BYTES)
     if not body.strip():
         raise S3Error("MalformedXML")
     parts = parse_complete_multipart_upload(body)
