@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError
 
 from hamster.auth import checksums
 from tests.daemon import Daemon
-from tests.e2e.conftest import error_code, tls_client
+from tests.e2e.conftest import ALICE, error_code, make_client, tls_client
 
 MiB = 1 << 20
 PART = 5 * MiB
@@ -104,6 +104,19 @@ def test_upload_fileobj_over_tls(
         assert headers["x-amz-content-sha256"] == "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
         assert headers["x-amz-trailer"] == "x-amz-checksum-crc32"
         assert "aws-chunked" in headers["content-encoding"]
+
+
+def test_when_required_checksums_get_the_crc64nvme_default(daemon: Daemon, bucket: str) -> None:
+    s3 = make_client(daemon.endpoint, ALICE, request_checksum_calculation="when_required")
+    sent = record_headers(s3, "CreateMultipartUpload")
+    body = pattern(PART + 77, b"when-required")
+    s3.upload_fileobj(io.BytesIO(body), bucket, "plain", Config=CONFIG)
+    assert "x-amz-checksum-algorithm" not in sent[0]
+    got = s3.get_object(Bucket=bucket, Key="plain", ChecksumMode="ENABLED")
+    assert got["Body"].read() == body
+    digest = checksums.compute("CRC64NVME", body)
+    assert got["ChecksumCRC64NVME"] == base64.b64encode(digest).decode()
+    assert got["ChecksumType"] == "FULL_OBJECT"
 
 
 def test_upload_file_from_disk(s3: Any, bucket: str, tmp_path: Path) -> None:
