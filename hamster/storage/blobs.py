@@ -14,10 +14,11 @@ record, or removes it).
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -93,6 +94,9 @@ class BlobStore:
         self.fs = fs
         self.chunk_bytes = chunk_bytes
         self._known_dirs: set[str] = set()
+        # Readers' pins (blob id -> count) and the removals waiting for them.
+        self._pins: collections.Counter[str] = collections.Counter()
+        self._removal_waiting: set[str] = set()
 
     async def write(
         self,
@@ -204,9 +208,30 @@ class BlobStore:
             await self.fs.sync_dir(BLOBS_DIR)
         self._known_dirs.add(path)
 
+    def pin(self, blob_ids: Iterable[str]) -> None:
+        """Keep `blob_ids` on disk while a reader may still open them: a
+        `remove` of a pinned blob waits for the last `unpin`."""
+        for blob_id in blob_ids:
+            self._pins[blob_id] += 1
+
+    async def unpin(self, blob_ids: Iterable[str]) -> None:
+        """Release a `pin`; removes blobs whose removal was waiting for it."""
+        for blob_id in blob_ids:
+            assert self._pins[blob_id] > 0, blob_id
+            self._pins[blob_id] -= 1
+            if self._pins[blob_id] == 0:
+                del self._pins[blob_id]
+                if blob_id in self._removal_waiting:
+                    self._removal_waiting.discard(blob_id)
+                    await self.fs.remove(blob_path(blob_id), missing_ok=True)
+
     async def remove(self, blob_id: str) -> None:
-        """Remove a blob no record points to any more (missing is fine).
+        """Remove a blob no record points to any more (missing is fine); a
+        pinned blob goes when its last reader unpins it.
 
         Not synced: if a crash brings it back, recovery removes it again.
         """
+        if self._pins[blob_id] > 0:
+            self._removal_waiting.add(blob_id)
+            return
         await self.fs.remove(blob_path(blob_id), missing_ok=True)

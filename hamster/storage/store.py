@@ -120,16 +120,25 @@ class ObjectReader:
     bytes stay those of `info` even if the key is overwritten or deleted
     meanwhile (an open file outlives its name). A multipart object is its
     parts' blobs in order: the first is opened up front, the others when the
-    stream reaches them (opening 10000 files at once is not an option), so a
-    concurrent overwrite that removes a later part ends the stream with
-    InternalError; it never serves other bytes. Use as `async with`, or call
-    `aclose`.
+    stream reaches them (opening 10000 files at once is not an option); the
+    store pins every blob of `info` until `aclose`, so an overwrite or delete
+    meanwhile defers their removal and the reader still gets the old bytes.
+    Use as `async with`, or call `aclose`.
     """
 
-    def __init__(self, info: ObjectInfo, file: ReadableFile, fs: FileSystem | None = None) -> None:
+    def __init__(
+        self,
+        info: ObjectInfo,
+        file: ReadableFile,
+        fs: FileSystem | None = None,
+        blobs: BlobStore | None = None,
+    ) -> None:
         assert fs is not None or not info.parts
         self.info = info
         self._fs = fs
+        # The store pinned info.blob_ids for us (see Store.open_object): they
+        # stay on disk until aclose unpins them, whatever overwrites the key.
+        self._blobs = blobs
         self._first = file
         # (offset in the object, blob id, size) of each blob, in order.
         self._segments: list[tuple[int, str, int]] = []
@@ -202,11 +211,16 @@ class ObjectReader:
 
     async def aclose(self) -> None:
         current, self._current = self._current, None
+        blobs, self._blobs = self._blobs, None
         try:
             if current is not None:
                 await current[1].close()
         finally:
-            await self._first.close()
+            try:
+                await self._first.close()
+            finally:
+                if blobs is not None:
+                    await blobs.unpin(self.info.blob_ids)
 
     async def __aenter__(self) -> ObjectReader:
         return self
@@ -353,16 +367,24 @@ class Store:
         previous: str | None = None
         for _attempt in range(OPEN_RETRIES_MAX):
             info = await self.head_object(bucket, key)
+            # Pinned from here (no await in between): a concurrent overwrite or
+            # delete may still have removed blobs before now, which the open
+            # below notices, but none after, so later parts stay readable.
+            self.blobs.pin(info.blob_ids)
             first = info.blob_ids[0]
             try:
                 file = await self.fs.open_read(blob_path(first))
             except FileNotFoundError:
+                await self.blobs.unpin(info.blob_ids)
                 if first == previous:
                     break  # the record did not move: its blob is really gone
                 # A concurrent overwrite or delete may have removed it: re-read.
                 previous = first
                 continue
-            return ObjectReader(info, file, self.fs)
+            except BaseException:
+                await self.blobs.unpin(info.blob_ids)
+                raise
+            return ObjectReader(info, file, self.fs, self.blobs)
         log.error(
             "object %s/%s: blob %s is missing; refusing to serve it", bucket, key, previous
         )

@@ -345,6 +345,23 @@ async def test_overwrite_and_delete_remove_every_part_blob(mp: Store) -> None:
     assert blob_count(mp) == 0
 
 
+async def test_a_reader_of_a_multipart_object_outlives_an_overwrite(mp: Store) -> None:
+    """Later parts are opened only when the stream reaches them; the store pins
+    them, so an overwrite or delete meanwhile cannot take them away."""
+    info = await three_part_object(mp)
+    async with await mp.open_object("bk", "k") as reader:
+        stream = reader.stream(0, reader.info.size, chunk_bytes=5)
+        got = [await anext(stream)]  # part 1 is open; parts 2 and 3 are not yet
+        await mp.put_object(PutRequest(bucket="bk", key="k"), BytesBody(b"single"))
+        await mp.delete_object("bk", "k")
+        assert all(blob_exists(mp, b) for b in info.blob_ids)
+        got += [chunk async for chunk in stream]
+    assert b"".join(got) == DATA
+    # The reader is closed: the pinned blobs went with it.
+    assert not any(blob_exists(mp, b) for b in info.blob_ids)
+    assert blob_count(mp) == 0
+
+
 async def test_abort_removes_records_and_blobs(mp: Store) -> None:
     upload = await create(mp)
     await part(mp, upload, 1, b"one")

@@ -373,7 +373,7 @@ async def test_reopen_keeps_objects(tmp_path: Path, runtime: Runtime) -> None:
         await store.close()
 
 
-async def test_open_retries_when_a_concurrent_overwrite_removes_the_blob(bk: Store) -> None:
+async def test_a_reader_keeps_the_version_it_read_when_an_overwrite_lands(bk: Store) -> None:
     await put(bk, "k", b"old")
     real_open_read = bk.fs.open_read
     overwritten = False
@@ -382,16 +382,41 @@ async def test_open_retries_when_a_concurrent_overwrite_removes_the_blob(bk: Sto
         nonlocal overwritten
         if not overwritten:
             overwritten = True
-            # Between reading the record and opening its blob, an overwrite lands.
+            # Between reading the record and opening its blob, an overwrite lands:
+            # the record's blob is pinned, so its removal waits for the reader.
             await put(bk, "k", b"new")
         return await real_open_read(path)
 
     bk.fs.open_read = racing_open_read  # type: ignore[method-assign]
+    assert await read_all(bk, "bk", "k") == b"old"
+    assert overwritten
+    bk.fs.open_read = real_open_read  # type: ignore[method-assign]
+    assert await read_all(bk, "bk", "k") == b"new"
+    # The reader closed: the old blob is gone now, only the new one is left.
+    assert len(data_dir_files(bk, "blobs")) == 1
+
+
+async def test_open_retries_when_an_overwrite_removed_the_blob_before_the_pin(
+    bk: Store,
+) -> None:
+    await put(bk, "k", b"old")
+    real_head = bk.head_object
+    overwritten = False
+
+    async def racing_head(bucket: str, key: str) -> ObjectInfo:
+        nonlocal overwritten
+        info = await real_head(bucket, key)
+        if not overwritten:
+            overwritten = True
+            await put(bk, "k", b"new")  # lands, old blob removed, before the pin
+        return info
+
+    bk.head_object = racing_head  # type: ignore[method-assign]
     assert await read_all(bk, "bk", "k") == b"new"
     assert overwritten
 
 
-async def test_open_after_concurrent_delete_is_no_such_key(bk: Store) -> None:
+async def test_a_delete_racing_an_open_serves_the_version_read(bk: Store) -> None:
     await put(bk, "k", b"old")
     real_open_read = bk.fs.open_read
 
@@ -400,9 +425,12 @@ async def test_open_after_concurrent_delete_is_no_such_key(bk: Store) -> None:
         return await real_open_read(path)
 
     bk.fs.open_read = racing_open_read  # type: ignore[method-assign]
+    assert await read_all(bk, "bk", "k") == b"old"
+    bk.fs.open_read = real_open_read  # type: ignore[method-assign]
     with pytest.raises(S3Error) as e:
         await bk.open_object("bk", "k")
     assert e.value.code == "NoSuchKey"
+    assert data_dir_files(bk, "blobs") == []
 
 
 async def test_put_memory_stays_flat(bk: Store) -> None:
