@@ -18,20 +18,17 @@ CRC64NVME FULL_OBJECT checksum, S3's default since 2025.
 
 from __future__ import annotations
 
-import functools
 from urllib.parse import quote
 
 from hamster.api.context import RequestContext, owner_id, xml_response
 from hamster.api.objects import (
-    _expected_at_end,
-    _refuse_unsupported_write_headers,
-    _trailers_allowed,
     parse_content_md5,
+    refuse_unsupported_write_headers,
+    requested_checksum,
     stored_content_encoding,
     user_metadata,
 )
 from hamster.auth import checksums
-from hamster.auth.payload import AwsChunkedBody
 from hamster.http.messages import Response
 from hamster.s3 import etag as etags
 from hamster.s3.errors import S3Error
@@ -76,7 +73,7 @@ def _int_argument(ctx: RequestContext, name: str, default: int, message: str) ->
 async def create_multipart_upload(ctx: RequestContext) -> Response:
     validate_key(ctx.key)
     await ctx.owned_bucket()
-    _refuse_unsupported_write_headers(ctx)
+    refuse_unsupported_write_headers(ctx)
     req = ctx.request
     wanted = checksums.parse_upload_checksum(req.headers)
     upload = await ctx.store.uploads.create(
@@ -110,10 +107,7 @@ async def upload_part(ctx: RequestContext) -> Response:
     content_length = ctx.body.content_length
     if content_length is None:
         raise S3Error("MissingContentLength")
-    wanted = checksums.parse_request(req.headers, trailers_allowed=_trailers_allowed(ctx))
-    at_end = None
-    if isinstance(ctx.body, AwsChunkedBody):
-        at_end = functools.partial(_expected_at_end, wanted, ctx.body)
+    wanted, at_end = requested_checksum(ctx)
     part, answer = await ctx.store.uploads.upload_part(
         PartRequest(
             bucket=ctx.bucket,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from hamster.api.context import RequestContext, owner_id, xml_response
 from hamster.auth import checksums
@@ -63,7 +63,7 @@ RESPONSE_OVERRIDES = (
 )
 
 
-def _refuse_unsupported_write_headers(ctx: RequestContext) -> None:
+def refuse_unsupported_write_headers(ctx: RequestContext) -> None:
     req = ctx.request
     for name in UNSUPPORTED_WRITE_HEADERS:
         if req.header(name) is not None:
@@ -146,11 +146,22 @@ def _expected_at_end(wanted: ChecksumRequest | None, body: AwsChunkedBody) -> by
     return from_trailer
 
 
+def requested_checksum(
+    ctx: RequestContext,
+) -> tuple[ChecksumRequest | None, Callable[[], bytes | None] | None]:
+    """The checksum a write asks for (header or declared trailer), and for an
+    aws-chunked body the callback that gives its value once the body has ended."""
+    wanted = checksums.parse_request(ctx.request.headers, trailers_allowed=_trailers_allowed(ctx))
+    if not isinstance(ctx.body, AwsChunkedBody):
+        return wanted, None
+    return wanted, functools.partial(_expected_at_end, wanted, ctx.body)
+
+
 async def put_object(ctx: RequestContext) -> Response:
     validate_key(ctx.key)
     await ctx.owned_bucket()
     req = ctx.request
-    _refuse_unsupported_write_headers(ctx)
+    refuse_unsupported_write_headers(ctx)
     content_length = ctx.body.content_length
     if content_length is None:
         raise S3Error("MissingContentLength")
@@ -162,10 +173,7 @@ async def put_object(ctx: RequestContext) -> Response:
             extra={"Header": "If-None-Match"},
         )
     if_match = req.header("if-match")
-    wanted = checksums.parse_request(req.headers, trailers_allowed=_trailers_allowed(ctx))
-    at_end = None
-    if isinstance(ctx.body, AwsChunkedBody):
-        at_end = functools.partial(_expected_at_end, wanted, ctx.body)
+    wanted, at_end = requested_checksum(ctx)
     put = PutRequest(
         bucket=ctx.bucket,
         key=ctx.key,
