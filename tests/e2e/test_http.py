@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from botocore.exceptions import ClientError
+
 from tests.daemon import Daemon
 from tests.e2e.conftest import ALICE
 from tests.e2e.rawhttp import closed_by_peer, connect, read_response, request_bytes, sign
@@ -107,3 +110,29 @@ def test_malformed_request_only_hurts_its_own_connection(daemon: Daemon) -> None
         assert closed_by_peer(bad)
         good.sendall(request_bytes("GET", "/", {"Host": host}))
         assert read_response(good).status == 403
+
+
+def test_signed_payload_mismatch_stores_nothing(daemon: Daemon, s3: Any, bucket: str) -> None:
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    host = f"{daemon.host}:{daemon.port}"
+    request = AWSRequest(
+        method="PUT",
+        url=f"{daemon.endpoint}/{bucket}/signed",
+        data=b"hello",
+        headers={"Host": host},
+    )
+    S3SigV4Auth(Credentials(*ALICE), "s3", "us-east-1").add_auth(request)
+    headers = dict(request.headers.items())
+    assert len(headers["X-Amz-Content-SHA256"]) == 64  # the payload is signed
+    headers["Content-Length"] = "5"
+    with connect(daemon.host, daemon.port) as sock:
+        sock.sendall(request_bytes("PUT", f"/{bucket}/signed", headers, b"HELLO"))
+        response = read_response(sock)
+    assert response.status == 400
+    assert b"<Code>XAmzContentSHA256Mismatch</Code>" in response.body
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=bucket, Key="signed")
+    assert exc.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
