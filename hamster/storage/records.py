@@ -167,6 +167,35 @@ def decode_bucket(value: bytes) -> BucketInfo:
     )
 
 
+# The standard headers S3 stores with an object (and an upload keeps for the
+# object it will make): the same optional fields in ObjectRecord and
+# UploadRecord, and the same attributes of ObjectInfo and UploadInfo.
+STANDARD_HEADER_FIELDS = (
+    "content_type",
+    "content_encoding",
+    "content_disposition",
+    "content_language",
+    "cache_control",
+    "expires",
+)
+
+
+def _set_standard_headers(
+    rec: pb.ObjectRecord | pb.UploadRecord, info: ObjectInfo | UploadInfo
+) -> None:
+    for name in STANDARD_HEADER_FIELDS:
+        value = getattr(info, name)
+        if value is not None:  # absent stays absent: distinct from ""
+            setattr(rec, name, value)
+
+
+def _standard_headers(rec: pb.ObjectRecord | pb.UploadRecord) -> dict[str, str | None]:
+    return {
+        name: getattr(rec, name) if rec.HasField(name) else None  # type: ignore[arg-type]
+        for name in STANDARD_HEADER_FIELDS
+    }
+
+
 def encode_object(info: ObjectInfo, *, part_count: int = 0) -> bytes:
     if info.parts:
         part_count = len(info.parts)
@@ -192,18 +221,7 @@ def encode_object(info: ObjectInfo, *, part_count: int = 0) -> bytes:
     )
     rec.checksums.extend(_encode_checksums(info.checksum))
     # Optional fields: set only when present, so None round-trips.
-    if info.content_type is not None:
-        rec.content_type = info.content_type
-    if info.content_encoding is not None:
-        rec.content_encoding = info.content_encoding
-    if info.content_disposition is not None:
-        rec.content_disposition = info.content_disposition
-    if info.content_language is not None:
-        rec.content_language = info.content_language
-    if info.cache_control is not None:
-        rec.cache_control = info.cache_control
-    if info.expires is not None:
-        rec.expires = info.expires
+    _set_standard_headers(rec, info)
     return rec.SerializeToString(deterministic=True)
 
 
@@ -216,14 +234,7 @@ def decode_object(bucket: str, value: bytes) -> ObjectInfo:
         size=rec.size,
         etag=rec.etag,
         last_modified_ns=rec.last_modified_ns,
-        content_type=rec.content_type if rec.HasField("content_type") else None,
-        content_encoding=rec.content_encoding if rec.HasField("content_encoding") else None,
-        content_disposition=(
-            rec.content_disposition if rec.HasField("content_disposition") else None
-        ),
-        content_language=rec.content_language if rec.HasField("content_language") else None,
-        cache_control=rec.cache_control if rec.HasField("cache_control") else None,
-        expires=rec.expires if rec.HasField("expires") else None,
+        **_standard_headers(rec),
         user_metadata=tuple((e.name, e.value) for e in rec.user_metadata),
         blob_id=rec.blob_id,
         checksum=_decode_checksum(rec.checksums, rec.key, rec.part_count),
@@ -278,18 +289,7 @@ def encode_upload(info: UploadInfo) -> bytes:
         checksum_algorithm=info.checksum_algorithm or "",
         checksum_type=info.checksum_type or "",
     )
-    if info.content_type is not None:
-        rec.content_type = info.content_type
-    if info.content_encoding is not None:
-        rec.content_encoding = info.content_encoding
-    if info.content_disposition is not None:
-        rec.content_disposition = info.content_disposition
-    if info.content_language is not None:
-        rec.content_language = info.content_language
-    if info.cache_control is not None:
-        rec.cache_control = info.cache_control
-    if info.expires is not None:
-        rec.expires = info.expires
+    _set_standard_headers(rec, info)
     return rec.SerializeToString(deterministic=True)
 
 
@@ -302,14 +302,7 @@ def decode_upload(bucket: str, value: bytes) -> UploadInfo:
         upload_id=rec.upload_id,
         initiated_ns=rec.initiated_ns,
         initiator=rec.initiator,
-        content_type=rec.content_type if rec.HasField("content_type") else None,
-        content_encoding=rec.content_encoding if rec.HasField("content_encoding") else None,
-        content_disposition=(
-            rec.content_disposition if rec.HasField("content_disposition") else None
-        ),
-        content_language=rec.content_language if rec.HasField("content_language") else None,
-        cache_control=rec.cache_control if rec.HasField("cache_control") else None,
-        expires=rec.expires if rec.HasField("expires") else None,
+        **_standard_headers(rec),
         user_metadata=tuple((e.name, e.value) for e in rec.user_metadata),
         checksum_algorithm=rec.checksum_algorithm or None,
         checksum_type=rec.checksum_type or None,
