@@ -25,8 +25,9 @@ from hamster.api.objects import (
     parse_content_md5,
     refuse_unsupported_write_headers,
     requested_checksum,
-    stored_content_encoding,
+    standard_headers,
     user_metadata,
+    write_conditions,
 )
 from hamster.auth import checksums
 from hamster.http.messages import Response
@@ -81,12 +82,7 @@ async def create_multipart_upload(ctx: RequestContext) -> Response:
             bucket=ctx.bucket,
             key=ctx.key,
             initiator=ctx.user.access_key,
-            content_type=req.header("content-type"),
-            content_encoding=stored_content_encoding(req.header("content-encoding")),
-            content_disposition=req.header("content-disposition"),
-            content_language=req.header("content-language"),
-            cache_control=req.header("cache-control"),
-            expires=req.header("expires"),
+            **standard_headers(ctx),
             user_metadata=user_metadata(ctx),
             checksum_algorithm=wanted[0] if wanted is not None else None,
             checksum_type=wanted[1] if wanted is not None else None,
@@ -146,14 +142,7 @@ async def complete_multipart_upload(ctx: RequestContext) -> Response:
     validate_key(ctx.key)
     await ctx.owned_bucket()
     req = ctx.request
-    if_none_match = req.header("if-none-match")
-    if if_none_match is not None and if_none_match.strip() != "*":
-        raise S3Error(
-            "NotImplemented",
-            message="If-None-Match on writes supports only '*'.",
-            extra={"Header": "If-None-Match"},
-        )
-    if_match = req.header("if-match")
+    if_match, if_none_match_star = write_conditions(ctx)
     checksum_type = req.header(checksums.TYPE_HEADER)
     if checksum_type is not None:
         checksum_type = checksum_type.strip().upper()
@@ -182,8 +171,8 @@ async def complete_multipart_upload(ctx: RequestContext) -> Response:
             key=ctx.key,
             upload_id=upload_id,
             parts=tuple(parts),
-            if_match=etags.unquote(if_match) if if_match is not None else None,
-            if_none_match_star=if_none_match is not None,
+            if_match=if_match,
+            if_none_match_star=if_none_match_star,
             checksum_type=checksum_type,
             checksum_value=checksum_value,
             object_size=object_size,

@@ -27,6 +27,7 @@ from hamster.s3.httpdate import format_http_date
 from hamster.s3.names import validate_key
 from hamster.s3.ranges import content_range, parse_range
 from hamster.s3.xml import acl_xml
+from hamster.storage.records import StandardHeaders
 from hamster.storage.store import ObjectInfo, ObjectReader, PutRequest
 
 META_PREFIX = "x-amz-meta-"
@@ -146,6 +147,33 @@ def _expected_at_end(wanted: ChecksumRequest | None, body: AwsChunkedBody) -> by
     return from_trailer
 
 
+def write_conditions(ctx: RequestContext) -> tuple[str | None, bool]:
+    """A write's If-Match (unquoted ETag, "*" for any) and whether it has
+    ``If-None-Match: *`` (S3 supports no other If-None-Match on writes)."""
+    if_none_match = ctx.request.header("if-none-match")
+    if if_none_match is not None and if_none_match.strip() != "*":
+        raise S3Error(
+            "NotImplemented",
+            message="If-None-Match on writes supports only '*'.",
+            extra={"Header": "If-None-Match"},
+        )
+    if_match = ctx.request.header("if-match")
+    return (etags.unquote(if_match) if if_match is not None else None), if_none_match is not None
+
+
+def standard_headers(ctx: RequestContext) -> StandardHeaders:
+    """The standard headers a write stores with the object."""
+    req = ctx.request
+    return StandardHeaders(
+        content_type=req.header("content-type"),
+        content_encoding=stored_content_encoding(req.header("content-encoding")),
+        content_disposition=req.header("content-disposition"),
+        content_language=req.header("content-language"),
+        cache_control=req.header("cache-control"),
+        expires=req.header("expires"),
+    )
+
+
 def requested_checksum(
     ctx: RequestContext,
 ) -> tuple[ChecksumRequest | None, Callable[[], bytes | None] | None]:
@@ -165,29 +193,17 @@ async def put_object(ctx: RequestContext) -> Response:
     content_length = ctx.body.content_length
     if content_length is None:
         raise S3Error("MissingContentLength")
-    if_none_match = req.header("if-none-match")
-    if if_none_match is not None and if_none_match.strip() != "*":
-        raise S3Error(
-            "NotImplemented",
-            message="If-None-Match on writes supports only '*'.",
-            extra={"Header": "If-None-Match"},
-        )
-    if_match = req.header("if-match")
+    if_match, if_none_match_star = write_conditions(ctx)
     wanted, at_end = requested_checksum(ctx)
     put = PutRequest(
         bucket=ctx.bucket,
         key=ctx.key,
-        content_type=req.header("content-type"),
-        content_encoding=stored_content_encoding(req.header("content-encoding")),
-        content_disposition=req.header("content-disposition"),
-        content_language=req.header("content-language"),
-        cache_control=req.header("cache-control"),
-        expires=req.header("expires"),
+        **standard_headers(ctx),
         user_metadata=user_metadata(ctx),
         content_length=content_length,
         content_md5=parse_content_md5(req.header("content-md5")),
-        if_match=etags.unquote(if_match) if if_match is not None else None,
-        if_none_match_star=if_none_match is not None,
+        if_match=if_match,
+        if_none_match_star=if_none_match_star,
         checksum_algorithm=wanted.algorithm if wanted is not None else None,
         checksum_expected=wanted.expected if wanted is not None and at_end is None else None,
     )

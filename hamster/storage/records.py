@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypedDict
 
 from hamster.auth.checksums import CHECKSUM_TYPES, COMPOSITE, DIGEST_BYTES, ChecksumValue
 from hamster.storage.pb import records_pb2 as pb
@@ -170,14 +171,18 @@ def decode_bucket(value: bytes) -> BucketInfo:
 # The standard headers S3 stores with an object (and an upload keeps for the
 # object it will make): the same optional fields in ObjectRecord and
 # UploadRecord, and the same attributes of ObjectInfo and UploadInfo.
-STANDARD_HEADER_FIELDS = (
-    "content_type",
-    "content_encoding",
-    "content_disposition",
-    "content_language",
-    "cache_control",
-    "expires",
-)
+class StandardHeaders(TypedDict):
+    """The standard headers by field name (None: not given), as keyword arguments."""
+
+    content_type: str | None
+    content_encoding: str | None
+    content_disposition: str | None
+    content_language: str | None
+    cache_control: str | None
+    expires: str | None
+
+
+STANDARD_HEADER_FIELDS = tuple(StandardHeaders.__annotations__)
 
 
 def _set_standard_headers(
@@ -189,11 +194,18 @@ def _set_standard_headers(
             setattr(rec, name, value)
 
 
-def _standard_headers(rec: pb.ObjectRecord | pb.UploadRecord) -> dict[str, str | None]:
-    return {
-        name: getattr(rec, name) if rec.HasField(name) else None  # type: ignore[arg-type]
-        for name in STANDARD_HEADER_FIELDS
-    }
+def _standard_headers(rec: pb.ObjectRecord | pb.UploadRecord) -> StandardHeaders:
+    def field(name: str) -> str | None:
+        return getattr(rec, name) if rec.HasField(name) else None  # type: ignore[arg-type]
+
+    return StandardHeaders(
+        content_type=field("content_type"),
+        content_encoding=field("content_encoding"),
+        content_disposition=field("content_disposition"),
+        content_language=field("content_language"),
+        cache_control=field("cache_control"),
+        expires=field("expires"),
+    )
 
 
 def encode_object(info: ObjectInfo, *, part_count: int = 0) -> bytes:
