@@ -198,11 +198,14 @@ async def test_expect_100_continue_is_sent_when_the_app_reads_the_body(
         assert (await s.client.read_response()).body == b"ok GET /again"
 
 
+@pytest.mark.parametrize("length", [5, 5_000_000], ids=["within-drain-limit", "over-it"])
 async def test_expect_100_continue_refused_unread_closes_without_asking_for_the_body(
-    autojump_clock: MockClock,
+    autojump_clock: MockClock, length: int
 ) -> None:
+    # A body within the drain limit would otherwise be drained: the close
+    # must come from the client waiting for 100, not from the size.
     async with serving(FakeApp(), LIMITS) as s:
-        head = get("/refuse", "Content-Length: 5000000", "Expect: 100-continue", method="PUT")
+        head = get("/refuse", f"Content-Length: {length}", "Expect: 100-continue", method="PUT")
         await s.client.send(head)
         response = await s.client.read_response("PUT")
         assert response.status == 403  # no 100 before it
@@ -269,6 +272,23 @@ async def test_oversize_header_block_is_refused_and_closed(
         assert response.status == 400
         assert response.header("x-error") == "RequestHeaderSectionTooLarge"
         assert response.header("connection") == "close"
+        await s.done.wait()
+
+
+@FEEDS
+async def test_unfinished_oversize_header_block_is_refused_before_the_head_timeout(
+    autojump_clock: MockClock, bytewise: bool
+) -> None:
+    # The head never ends: only h11's bound on an incomplete head can refuse
+    # it (memory stays bounded); otherwise it would wait for header_timeout_s.
+    limits = ServerLimits(max_header_bytes=1024, header_timeout_s=10.0)
+    async with serving(FakeApp(), limits) as s:
+        unfinished = get("/", "X-Big: " + "a" * 1100)[:-4]
+        await send(s.client, unfinished, bytewise)
+        response = await s.client.read_response()
+        assert response.status == 400
+        assert response.header("x-error") == "RequestHeaderSectionTooLarge"
+        assert trio.current_time() < limits.header_timeout_s
         await s.done.wait()
 
 
