@@ -73,8 +73,8 @@ MALFORMED_TRAILER_MESSAGE = (
     "our published schema."
 )
 
-_crc32c: Callable[[bytes, int], int] = _crt.crc32c
-_crc64nvme: Callable[[bytes, int], int] = _crt.crc64nvme
+_crc32c: Callable[[bytes | bytearray, int], int] = _crt.crc32c
+_crc64nvme: Callable[[bytes | bytearray, int], int] = _crt.crc64nvme
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ class ChecksumValue:
 class Hasher(Protocol):
     """An incremental checksum: `update` with chunks, `digest` for the raw bytes."""
 
-    def update(self, data: bytes, /) -> None: ...
+    def update(self, data: bytes | bytearray, /) -> None: ...
 
     def digest(self) -> bytes: ...
 
@@ -126,12 +126,12 @@ class _Crc:
 
     __slots__ = ("_fn", "_size", "_value")
 
-    def __init__(self, fn: Callable[[bytes, int], int], size: int) -> None:
+    def __init__(self, fn: Callable[[bytes | bytearray, int], int], size: int) -> None:
         self._fn = fn
         self._size = size
         self._value = 0
 
-    def update(self, data: bytes, /) -> None:
+    def update(self, data: bytes | bytearray, /) -> None:
         self._value = self._fn(data, self._value)
 
     def digest(self) -> bytes:

@@ -38,6 +38,9 @@ HASH_INLINE_MAX_BYTES = 64 * 1024
 
 BLOB_ID_RE = re.compile(r"[0-9a-f]{32}\Z")
 
+# The update methods of the hashers one write feeds.
+_Updates = tuple[Callable[[bytes | bytearray], None], ...]
+
 
 class BodySource(Protocol):
     async def read(self, max_bytes: int) -> bytes:
@@ -74,12 +77,12 @@ def tmp_path(blob_id: str) -> str:
     return f"{TMP_DIR}/{blob_id}"
 
 
-def _update_all(updates: tuple[Callable[[bytes], None], ...], chunk: bytes) -> None:
+def _update_all(updates: _Updates, chunk: bytes | bytearray) -> None:
     for update in updates:
         update(chunk)
 
 
-async def _hash_update(updates: tuple[Callable[[bytes], None], ...], chunk: bytes) -> None:
+async def _hash_update(updates: _Updates, chunk: bytes | bytearray) -> None:
     if len(chunk) <= HASH_INLINE_MAX_BYTES:
         _update_all(updates, chunk)
     else:
@@ -157,11 +160,16 @@ class BlobStore:
                     raise S3Error("EntityTooLarge")
                 if content_length is not None and size > content_length:
                     raise S3Error("IncompleteBody")
-                if data:
+                chunk: bytes | bytearray | None = None
+                if not buf and len(data) == self.chunk_bytes:
+                    chunk = data  # one read filled a whole chunk: no copy
+                elif data:
                     buf += data
                 if buf and (not data or len(buf) >= self.chunk_bytes):
-                    chunk = bytes(buf)
-                    buf.clear()
+                    # Hand the buffer itself over (never touched again) and
+                    # start a new one: no copy into bytes.
+                    chunk, buf = buf, bytearray()
+                if chunk is not None:
                     await _hash_update(updates, chunk)
                     await f.write(chunk)
                 if not data:

@@ -42,7 +42,7 @@ import trio
 class WritableFile(Protocol):
     """A file being written sequentially from offset 0."""
 
-    async def write(self, data: bytes | memoryview) -> None:
+    async def write(self, data: bytes | bytearray | memoryview) -> None:
         """Append all of `data` (short writes are retried internally)."""
         ...
 
@@ -127,7 +127,7 @@ class RealFile:
             raise ValueError("I/O on a closed file")
         return self._fd
 
-    async def write(self, data: bytes | memoryview) -> None:
+    async def write(self, data: bytes | bytearray | memoryview) -> None:
         fd = self._require_fd()
 
         def write_all() -> None:

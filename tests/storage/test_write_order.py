@@ -19,7 +19,7 @@ class RecordingFile:
     def __init__(self, inner: WritableFile, path: str, log: list[str]) -> None:
         self.inner, self.path, self.log = inner, path, log
 
-    async def write(self, data: bytes | memoryview) -> None:
+    async def write(self, data: bytes | bytearray | memoryview) -> None:
         self.log.append(f"write {self.path}")
         await self.inner.write(data)
 
