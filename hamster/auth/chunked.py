@@ -120,8 +120,7 @@ class AwsChunkedDecoder:
         # the one join below); only an unfinished line or CRLF is kept in
         # `_buffer` for the next feed.
         if self._buffer:
-            self._buffer += data
-            data = bytes(self._buffer)
+            data = b"".join((self._buffer, data))  # one copy
             self._buffer.clear()
         view = memoryview(data)
         size = len(data)
@@ -196,8 +195,11 @@ class AwsChunkedDecoder:
         size = int(size_text, 16)
         if size > CHUNK_BYTES_MAX:
             raise _malformed(f"a chunk is larger than {CHUNK_BYTES_MAX} bytes")
+        # A chunk starts only after the previous one was verified and released,
+        # so every byte before it is counted in _decoded_bytes.
+        assert not self._chunk_parts
         declared = self._auth.decoded_length
-        if declared is not None and self._decoded_bytes + self._pending_bytes() + size > declared:
+        if declared is not None and self._decoded_bytes + size > declared:
             raise _incomplete(declared)
         if self._signed:
             name, eq, signature = extension.partition(b"=")
@@ -212,9 +214,6 @@ class AwsChunkedDecoder:
         if self._signed:
             self._verify_chunk()
         self._state = _State.TRAILERS
-
-    def _pending_bytes(self) -> int:
-        return sum(len(p) for p in self._chunk_parts)
 
     def _verify_chunk(self) -> None:
         sts = sigv4.chunk_string_to_sign(
