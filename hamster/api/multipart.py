@@ -151,7 +151,7 @@ async def complete_multipart_upload(ctx: RequestContext) -> Response:
     size_text = req.header(MP_OBJECT_SIZE_HEADER)
     object_size = None
     if size_text is not None:
-        if not size_text.strip().isdigit():
+        if not (size_text.isascii() and size_text.strip().isdigit()):
             raise S3Error(
                 "InvalidRequest", f"Value for {MP_OBJECT_SIZE_HEADER} header is invalid: "
                 f"'{size_text}'"

@@ -414,7 +414,7 @@ def parse_object_value(algorithm: str, text: str, part_count: int) -> bytes:
     value = text.strip()
     base, sep, count = value.rpartition("-")
     if sep:
-        if not count.isdigit() or int(count) != part_count:
+        if not (count.isascii() and count.isdigit()) or int(count) != part_count:
             raise S3Error(
                 "InvalidRequest", f"Value for {header_name(algorithm)} header is invalid."
             )
