@@ -15,10 +15,11 @@ record, or removes it).
 from __future__ import annotations
 
 import collections
+import contextlib
 import hashlib
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -33,6 +34,8 @@ log = logging.getLogger("hamster.storage")
 BLOBS_DIR = "blobs"
 TMP_DIR = "tmp"
 CHUNK_BYTES = 1 << 20
+# Chunks queued between reading the body and hashing + writing it.
+PIPELINE_CHUNKS = 1
 # Hash small chunks inline: a thread hop costs more than hashing them.
 HASH_INLINE_MAX_BYTES = 64 * 1024
 
@@ -80,6 +83,18 @@ def tmp_path(blob_id: str) -> str:
 def _update_all(updates: _Updates, chunk: bytes | bytearray) -> None:
     for update in updates:
         update(chunk)
+
+
+@contextlib.contextmanager
+def _single_error() -> Iterator[None]:
+    """Re-raise a nursery's lone error as itself (an S3Error from the body, an
+    OSError from the disk), so callers see the error and not a group of one."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from group
+        raise
 
 
 async def _hash_update(updates: _Updates, chunk: bytes | bytearray) -> None:
@@ -152,28 +167,43 @@ class BlobStore:
             updates = tuple(h.update for h in (md5, hasher, extra) if h is not None)
             size = 0
             buf = bytearray()
-            while True:
-                data = await body.read(self.chunk_bytes - len(buf))
-                assert len(data) <= self.chunk_bytes
-                size += len(data)
-                if size > max_size_bytes:
-                    raise S3Error("EntityTooLarge")
-                if content_length is not None and size > content_length:
-                    raise S3Error("IncompleteBody")
-                chunk: bytes | bytearray | None = None
-                if not buf and len(data) == self.chunk_bytes:
-                    chunk = data  # one read filled a whole chunk: no copy
-                elif data:
-                    buf += data
-                if buf and (not data or len(buf) >= self.chunk_bytes):
-                    # Hand the buffer itself over (never touched again) and
-                    # start a new one: no copy into bytes.
-                    chunk, buf = buf, bytearray()
-                if chunk is not None:
-                    await _hash_update(updates, chunk)
-                    await f.write(chunk)
-                if not data:
-                    break
+            # Two stages, one chunk apart: while one chunk is hashed and
+            # written, the next is read (and, for aws-chunked, verified), so
+            # the hashes of both stages run on the two cores at once. At most
+            # PIPELINE_CHUNKS + 2 chunks are held per request.
+            send, receive = trio.open_memory_channel[bytes | bytearray](PIPELINE_CHUNKS)
+
+            async def hash_and_write() -> None:
+                async with receive:
+                    async for chunk in receive:
+                        await _hash_update(updates, chunk)
+                        await f.write(chunk)
+
+            with _single_error():
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(hash_and_write)
+                    async with send:
+                        while True:
+                            data = await body.read(self.chunk_bytes - len(buf))
+                            assert len(data) <= self.chunk_bytes
+                            size += len(data)
+                            if size > max_size_bytes:
+                                raise S3Error("EntityTooLarge")
+                            if content_length is not None and size > content_length:
+                                raise S3Error("IncompleteBody")
+                            chunk: bytes | bytearray | None = None
+                            if not buf and len(data) == self.chunk_bytes:
+                                chunk = data  # one read filled a whole chunk: no copy
+                            elif data:
+                                buf += data
+                            if buf and (not data or len(buf) >= self.chunk_bytes):
+                                # Hand the buffer itself over (never touched
+                                # again) and start a new one: no copy into bytes.
+                                chunk, buf = buf, bytearray()
+                            if chunk is not None:
+                                await send.send(chunk)
+                            if not data:
+                                break
             assert not buf
             if content_length is not None and size != content_length:
                 raise S3Error("IncompleteBody")
