@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hamster.auth import checksums
+from hamster import integrity
 
 MiB = 1 << 20
 
@@ -37,8 +37,8 @@ def main() -> int:
     parser.add_argument("--size-mib", type=int, default=1024)
     args = parser.parse_args()
     buffer = hashlib.sha512(b"bench").digest() * (MiB // 64)
-    for algorithm in sorted(checksums.ALGORITHMS):
-        hasher = checksums.new_hasher(algorithm)
+    for algorithm in sorted(integrity.ALGORITHMS):
+        hasher = integrity.new_hasher(algorithm)
         print(f"{algorithm:10s} {rate(hasher.update, buffer, args.size_mib):6.2f} GB/s")
     print(f"{'MD5 (ETag)':10s} {rate(hashlib.md5().update, buffer, args.size_mib):6.2f} GB/s")
     return 0

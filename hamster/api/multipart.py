@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
+from hamster import integrity
 from hamster.api.context import RequestContext, owner_id, xml_response
 from hamster.api.objects import (
     parse_content_md5,
@@ -29,8 +30,8 @@ from hamster.api.objects import (
     user_metadata,
     write_conditions,
 )
-from hamster.auth import checksums
 from hamster.http.messages import Response
+from hamster.s3 import checksums
 from hamster.s3 import etag as etags
 from hamster.s3.errors import S3Error
 from hamster.s3.names import validate_key
@@ -130,7 +131,7 @@ def _complete_checksum_header(ctx: RequestContext) -> tuple[str, str] | None:
     for name, value in ctx.request.headers:
         if name.startswith(checksums.HEADER_PREFIX) and name not in checksums.NON_VALUE_HEADERS:
             algorithm = name[len(checksums.HEADER_PREFIX) :].upper()
-            if algorithm not in checksums.DIGEST_BYTES:
+            if algorithm not in integrity.DIGEST_BYTES:
                 raise S3Error("InvalidRequest", checksums.UNSUPPORTED_MESSAGE)
             found.append((algorithm, value))
     if len(found) > 1:
@@ -146,7 +147,7 @@ async def complete_multipart_upload(ctx: RequestContext) -> Response:
     checksum_type = req.header(checksums.TYPE_HEADER)
     if checksum_type is not None:
         checksum_type = checksum_type.strip().upper()
-        if checksum_type not in checksums.CHECKSUM_TYPES:
+        if checksum_type not in integrity.CHECKSUM_TYPES:
             raise S3Error("InvalidRequest", "Value for x-amz-checksum-type header is invalid.")
     size_text = req.header(MP_OBJECT_SIZE_HEADER)
     object_size = None

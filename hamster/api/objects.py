@@ -15,12 +15,12 @@ import functools
 from collections.abc import AsyncIterator, Callable
 
 from hamster.api.context import RequestContext, owner_id, xml_response
-from hamster.auth import checksums
-from hamster.auth.checksums import ChecksumRequest
 from hamster.auth.payload import AwsChunkedBody
 from hamster.auth.verify import STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER
 from hamster.http.messages import Response
+from hamster.s3 import checksums
 from hamster.s3 import etag as etags
+from hamster.s3.checksums import ChecksumRequest
 from hamster.s3.conditional import check_read_conditions
 from hamster.s3.errors import S3Error
 from hamster.s3.httpdate import format_http_date

@@ -25,7 +25,7 @@ from typing import Protocol
 
 import trio
 
-from hamster.auth import checksums
+from hamster import integrity
 from hamster.s3.errors import S3Error
 from hamster.storage.fs import FileSystem
 
@@ -157,10 +157,10 @@ class BlobStore:
         try:
             md5 = hashlib.md5()
             hasher = (
-                checksums.new_hasher(checksum_algorithm) if checksum_algorithm is not None else None
+                integrity.new_hasher(checksum_algorithm) if checksum_algorithm is not None else None
             )
             extra = (
-                checksums.new_hasher(extra_checksum_algorithm)
+                integrity.new_hasher(extra_checksum_algorithm)
                 if extra_checksum_algorithm is not None
                 else None
             )
@@ -214,7 +214,7 @@ class BlobStore:
             checksum = hasher.digest() if hasher is not None else None
             if expected is not None:
                 assert checksum_algorithm is not None and checksum is not None
-                checksums.check(checksum_algorithm, expected, checksum)
+                integrity.check(checksum_algorithm, expected, checksum)
             await f.sync()
             await f.close()
             await self._ensure_dir(blob_dir(blob_id))

@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING
 
 import trio
 
-from hamster.auth import checksums
-from hamster.auth.checksums import ChecksumValue
+from hamster import integrity
+from hamster.integrity import ChecksumValue
 from hamster.s3.errors import S3Error
 from hamster.s3.xml import CompletedPart
 from hamster.storage import parts as partlib
@@ -224,9 +224,9 @@ class Uploads:
         if wanted is not None:
             if client is not None and client != wanted:
                 raise _type_mismatch(wanted, client)
-            if client is None and upload.checksum_type == checksums.COMPOSITE:
+            if client is None and upload.checksum_type == integrity.COMPOSITE:
                 raise _type_mismatch(wanted, "null")
-        stored_algorithm = wanted or checksums.DEFAULT_ALGORITHM
+        stored_algorithm = wanted or integrity.DEFAULT_ALGORITHM
         computed = client or stored_algorithm
         expected_checksum = checksum_at_end
         if req.checksum_expected is not None:
@@ -327,8 +327,8 @@ class Uploads:
                 algorithm, text = req.checksum_value
                 if algorithm != checksum.algorithm:
                     raise _type_mismatch(checksum.algorithm, algorithm)
-                sent = checksums.parse_object_value(algorithm, text, len(chosen))
-                checksums.check(algorithm, sent, checksum.value)
+                sent = integrity.parse_object_value(algorithm, text, len(chosen))
+                integrity.check(algorithm, sent, checksum.value)
             old = await store.get_object_info(req.bucket, req.key)
             check_preconditions(conditions, old)
             info = ObjectInfo(

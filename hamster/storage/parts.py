@@ -16,8 +16,8 @@ import binascii
 import hashlib
 from collections.abc import Mapping, Sequence
 
-from hamster.auth import checksums
-from hamster.auth.checksums import COMPOSITE, FULL_OBJECT, ChecksumValue
+from hamster import integrity
+from hamster.integrity import COMPOSITE, FULL_OBJECT, ChecksumValue
 from hamster.s3.errors import S3Error
 from hamster.s3.xml import CompletedPart
 from hamster.storage.records import PartInfo
@@ -153,7 +153,7 @@ def _decode_part_checksum(algorithm: str, text: str) -> bytes:
         raw = base64.b64decode(text.strip(), validate=True)
     except (binascii.Error, ValueError):
         raise S3Error("InvalidArgument", INVALID_PART_CHECKSUM_MESSAGE) from None
-    if len(raw) != checksums.DIGEST_BYTES[algorithm]:
+    if len(raw) != integrity.DIGEST_BYTES[algorithm]:
         raise S3Error("InvalidArgument", INVALID_PART_CHECKSUM_MESSAGE)
     return raw
 
@@ -177,13 +177,13 @@ def object_checksum(
     FULL_OBJECT, as S3 does; every part of it carries a CRC64NVME.
     """
     if algorithm is None:
-        algorithm, checksum_type = checksums.DEFAULT_ALGORITHM, FULL_OBJECT
+        algorithm, checksum_type = integrity.DEFAULT_ALGORITHM, FULL_OBJECT
     digests: list[bytes] = []
     for p in parts:
         assert p.checksum is not None and p.checksum.algorithm == algorithm, (p, algorithm)
         digests.append(p.checksum.value)
     if checksum_type == COMPOSITE:
-        return checksums.composite(algorithm, digests)
-    assert checksum_type == FULL_OBJECT and algorithm in checksums.CRC_ALGORITHMS
+        return integrity.composite(algorithm, digests)
+    assert checksum_type == FULL_OBJECT and algorithm in integrity.CRC_ALGORITHMS
     sized = [(d, p.size) for d, p in zip(digests, parts, strict=True)]
-    return checksums.combine_crc(algorithm, sized)
+    return integrity.combine_crc(algorithm, sized)

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TypedDict
 
-from hamster.auth.checksums import CHECKSUM_TYPES, COMPOSITE, DIGEST_BYTES, ChecksumValue
+from hamster.integrity import CHECKSUM_TYPES, COMPOSITE, DIGEST_BYTES, ChecksumValue
 from hamster.storage.pb import records_pb2 as pb
 
 log = logging.getLogger("hamster.storage")

@@ -35,8 +35,8 @@ from types import TracebackType
 
 import trio
 
-from hamster.auth import checksums
-from hamster.auth.checksums import ChecksumValue
+from hamster import integrity
+from hamster.integrity import ChecksumValue
 from hamster.runtime import Runtime
 from hamster.s3.errors import S3Error
 from hamster.storage import records
@@ -86,8 +86,8 @@ class PutRequest:
     if_none_match_star: bool = False
     # Larger body -> EntityTooLarge (the declared length is checked first).
     max_size_bytes: int = MAX_SIZE_BYTES
-    # The additional checksum to compute and store (a `checksums.ALGORITHMS`
-    # name); None: checksums.DEFAULT_ALGORITHM (CRC64NVME), as S3 does.
+    # The additional checksum to compute and store (a `integrity.ALGORITHMS`
+    # name); None: integrity.DEFAULT_ALGORITHM (CRC64NVME), as S3 does.
     checksum_algorithm: str | None = None
     # Its raw digest as the client sent it in a header; mismatch -> BadDigest.
     # (A value that comes only at the end of the body: see `put_object`.)
@@ -410,11 +410,11 @@ class Store:
         """
         if req.content_md5 is not None and len(req.content_md5) != 16:
             raise S3Error("InvalidDigest")
-        algorithm = req.checksum_algorithm or checksums.DEFAULT_ALGORITHM
-        assert algorithm in checksums.DIGEST_BYTES, algorithm
+        algorithm = req.checksum_algorithm or integrity.DEFAULT_ALGORITHM
+        assert algorithm in integrity.DIGEST_BYTES, algorithm
         if req.checksum_expected is not None:
             assert req.checksum_algorithm is not None and checksum_at_end is None
-            assert len(req.checksum_expected) == checksums.DIGEST_BYTES[algorithm]
+            assert len(req.checksum_expected) == integrity.DIGEST_BYTES[algorithm]
         expected_checksum = checksum_at_end
         if req.checksum_expected is not None:
             header_value = req.checksum_expected
@@ -447,7 +447,7 @@ class Store:
             expires=req.expires,
             user_metadata=req.user_metadata,
             blob_id=blob_id,
-            checksum=ChecksumValue(algorithm, written.checksum, checksums.FULL_OBJECT),
+            checksum=ChecksumValue(algorithm, written.checksum, integrity.FULL_OBJECT),
         )
         committed = False
         try:

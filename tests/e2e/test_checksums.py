@@ -15,7 +15,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from botocore.exceptions import ClientError, FlexibleChecksumError
 
-from hamster.auth import checksums
+from hamster import integrity
+from hamster.s3 import checksums
 from tests.daemon import Daemon
 from tests.e2e.conftest import ALICE, error_code, make_client
 from tests.e2e.rawhttp import connect, read_response, request_bytes, sign
@@ -32,7 +33,7 @@ ALGORITHMS = ["CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256"]
 
 
 def b64(algorithm: str, data: bytes) -> str:
-    return base64.b64encode(checksums.compute(algorithm, data)).decode()
+    return base64.b64encode(integrity.compute(algorithm, data)).decode()
 
 
 def response_key(algorithm: str) -> str:

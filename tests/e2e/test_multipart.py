@@ -14,7 +14,7 @@ import pytest
 from boto3.s3.transfer import TransferConfig
 from botocore.exceptions import ClientError
 
-from hamster.auth import checksums
+from hamster import integrity
 from tests.daemon import Daemon
 from tests.e2e.conftest import ALICE, error_code, make_client, tls_client
 
@@ -39,8 +39,8 @@ def expected_etag(pieces: list[bytes]) -> str:
 
 
 def composite(algorithm: str, pieces: list[bytes]) -> str:
-    raw = b"".join(checksums.compute(algorithm, p) for p in pieces)
-    digest = checksums.compute(algorithm, raw)
+    raw = b"".join(integrity.compute(algorithm, p) for p in pieces)
+    digest = integrity.compute(algorithm, raw)
     return f"{base64.b64encode(digest).decode()}-{len(pieces)}"
 
 
@@ -114,7 +114,7 @@ def test_when_required_checksums_get_the_crc64nvme_default(daemon: Daemon, bucke
     assert "x-amz-checksum-algorithm" not in sent[0]
     got = s3.get_object(Bucket=bucket, Key="plain", ChecksumMode="ENABLED")
     assert got["Body"].read() == body
-    digest = checksums.compute("CRC64NVME", body)
+    digest = integrity.compute("CRC64NVME", body)
     assert got["ChecksumCRC64NVME"] == base64.b64encode(digest).decode()
     assert got["ChecksumType"] == "FULL_OBJECT"
 
@@ -149,7 +149,7 @@ def test_explicit_checksum_algorithms(
     if checksum_type == "COMPOSITE":
         assert got[member] == composite(algorithm, pieces)
     else:
-        digest = checksums.compute(algorithm, body)
+        digest = integrity.compute(algorithm, body)
         assert got[member] == base64.b64encode(digest).decode()
 
 
@@ -202,7 +202,7 @@ def test_no_algorithm_gives_crc64nvme_full_object(s3: Any, bucket: str) -> None:
     done = s3.complete_multipart_upload(
         Bucket=bucket, Key="d", UploadId=uid, MultipartUpload={"Parts": parts}
     )
-    digest = checksums.compute("CRC64NVME", b"".join(pieces))
+    digest = integrity.compute("CRC64NVME", b"".join(pieces))
     assert done["ChecksumCRC64NVME"] == base64.b64encode(digest).decode()
     got = s3.get_object(Bucket=bucket, Key="d", ChecksumMode="ENABLED")
     assert got["Body"].read() == b"".join(pieces)

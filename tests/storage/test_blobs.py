@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hamster.auth import checksums
+from hamster import integrity
 from hamster.storage.blobs import BLOBS_DIR, TMP_DIR, BlobStore, blob_path
 from hamster.storage.fs import RealFile, RealFileSystem
 
@@ -53,7 +53,7 @@ async def test_write_keeps_bytes_and_digests_whatever_the_read_sizes(
         max_size_bytes=size,
         content_md5=hashlib.md5(data).digest(),
         checksum_algorithm="CRC64NVME",
-        expected_checksum=lambda: checksums.compute("CRC64NVME", data),
+        expected_checksum=lambda: integrity.compute("CRC64NVME", data),
         extra_checksum_algorithm="SHA256",
     )
     assert (written.size, written.md5) == (size, hashlib.md5(data).digest())

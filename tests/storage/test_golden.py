@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from google.protobuf.message import Message
 
-from hamster.auth.checksums import ChecksumValue
+from hamster.integrity import ChecksumValue
 from hamster.storage import records
 from hamster.storage.pb import records_pb2 as pb
 from hamster.storage.records import BucketInfo, ObjectInfo, PartInfo, UploadInfo

@@ -14,8 +14,8 @@ import trio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hamster.auth import checksums
-from hamster.auth.checksums import ChecksumValue
+from hamster import integrity
+from hamster.integrity import ChecksumValue
 from hamster.runtime import Runtime
 from hamster.s3.errors import S3Error
 from hamster.s3.xml import CompletedPart
@@ -55,7 +55,7 @@ async def part(
     algorithm = upload.checksum_algorithm
     if algorithm is not None and "checksum_algorithm" not in kw:
         kw["checksum_algorithm"] = algorithm
-        kw["checksum_expected"] = checksums.compute(algorithm, data)
+        kw["checksum_expected"] = integrity.compute(algorithm, data)
     req = PartRequest(
         bucket="bk", key=upload.key, upload_id=upload.upload_id, part_number=number, **kw  # type: ignore[arg-type]
     )
@@ -186,7 +186,7 @@ def test_reads_match_the_concatenation(
 
 async def test_no_algorithm_gives_crc64nvme_full_object(mp: Store) -> None:
     info = await three_part_object(mp)
-    assert info.checksum == ChecksumValue("CRC64NVME", checksums.compute("CRC64NVME", DATA))
+    assert info.checksum == ChecksumValue("CRC64NVME", integrity.compute("CRC64NVME", DATA))
 
 
 async def test_composite_crc32(mp: Store) -> None:
@@ -202,7 +202,7 @@ async def test_composite_crc32(mp: Store) -> None:
 @pytest.mark.parametrize("algorithm", ["CRC32", "CRC32C", "CRC64NVME"])
 async def test_full_object_crc_is_the_crc_of_the_object(mp: Store, algorithm: str) -> None:
     info = await three_part_object(mp, checksum_algorithm=algorithm, checksum_type="FULL_OBJECT")
-    assert info.checksum == ChecksumValue(algorithm, checksums.compute(algorithm, DATA))
+    assert info.checksum == ChecksumValue(algorithm, integrity.compute(algorithm, DATA))
 
 
 async def test_part_checksum_of_another_algorithm_is_refused(mp: Store) -> None:
@@ -240,7 +240,7 @@ async def test_part_with_its_own_checksum_in_an_upload_without_one(mp: Store) ->
     info, answer = await mp.uploads.upload_part(req, BytesBody(b"hello"))
     assert answer == ChecksumValue("SHA1", hashlib.sha1(b"hello").digest())
     # What the part keeps is CRC64NVME, for the object's default checksum.
-    assert info.checksum == ChecksumValue("CRC64NVME", checksums.compute("CRC64NVME", b"hello"))
+    assert info.checksum == ChecksumValue("CRC64NVME", integrity.compute("CRC64NVME", b"hello"))
     bad = PartRequest(
         bucket="bk",
         key="k",
@@ -265,7 +265,7 @@ async def test_whole_object_checksum_on_complete(mp: Store) -> None:
         == "InvalidRequest"
     )
     assert await code_of(complete(mp, upload, parts, object_size=1)) == "InvalidRequest"
-    right = ChecksumValue("CRC32C", checksums.compute("CRC32C", DATA)).b64
+    right = ChecksumValue("CRC32C", integrity.compute("CRC32C", DATA)).b64
     info = await complete(
         mp, upload, parts, checksum_value=("CRC32C", right), object_size=len(DATA)
     )

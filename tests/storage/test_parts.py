@@ -11,8 +11,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hamster.auth import checksums
-from hamster.auth.checksums import ChecksumValue
+from hamster import integrity
+from hamster.integrity import ChecksumValue
+from hamster.s3 import checksums
 from hamster.s3.errors import S3Error
 from hamster.s3.xml import CompletedPart
 from hamster.storage.parts import (
@@ -27,7 +28,7 @@ UPLOAD = "0" * 32
 
 
 def info(n: int, data: bytes, algorithm: str = "CRC64NVME") -> PartInfo:
-    digest = checksums.compute(algorithm, data)
+    digest = integrity.compute(algorithm, data)
     md5 = hashlib.md5(data).hexdigest()
     return PartInfo(n, f"{n:032x}", len(data), md5, 1, ChecksumValue(algorithm, digest))
 
@@ -73,9 +74,9 @@ def test_composite_known_value() -> None:
 def test_composite_is_the_checksum_of_the_part_checksums(algorithm: str) -> None:
     pieces = [b"x" * 100, b"y" * 7, b""]
     parts = [info(i + 1, p, algorithm) for i, p in enumerate(pieces)]
-    raw = b"".join(checksums.compute(algorithm, p) for p in pieces)
+    raw = b"".join(integrity.compute(algorithm, p) for p in pieces)
     value = object_checksum(algorithm, "COMPOSITE", parts)
-    assert value.value == checksums.compute(algorithm, raw)
+    assert value.value == integrity.compute(algorithm, raw)
     assert value.text == base64.b64encode(value.value).decode() + "-3"
     assert checksums.response_headers(value) == [
         (f"x-amz-checksum-{algorithm.lower()}", value.text),
@@ -90,19 +91,19 @@ def test_composite_is_the_checksum_of_the_part_checksums(algorithm: str) -> None
 def test_full_object_crc_combines_without_reading(algorithm: str, pieces: list[bytes]) -> None:
     parts = [info(i + 1, p, algorithm) for i, p in enumerate(pieces)]
     value = object_checksum(algorithm, "FULL_OBJECT", parts)
-    assert value == ChecksumValue(algorithm, checksums.compute(algorithm, b"".join(pieces)))
+    assert value == ChecksumValue(algorithm, integrity.compute(algorithm, b"".join(pieces)))
     assert value.text == value.b64  # no -N on a FULL_OBJECT checksum
 
 
 def test_no_algorithm_defaults_to_crc64nvme_full_object() -> None:
     parts = [info(1, b"hello "), info(2, b"world")]
     value = object_checksum(None, None, parts)
-    assert value == ChecksumValue("CRC64NVME", checksums.compute("CRC64NVME", b"hello world"))
+    assert value == ChecksumValue("CRC64NVME", integrity.compute("CRC64NVME", b"hello world"))
 
 
 def test_combine_crc32_matches_zlib() -> None:
     a, b = b"123456789", b"abc"
-    value = checksums.combine_crc(
+    value = integrity.combine_crc(
         "CRC32", [(zlib.crc32(a).to_bytes(4, "big"), 9), (zlib.crc32(b).to_bytes(4, "big"), 3)]
     )
     assert value.value == zlib.crc32(a + b).to_bytes(4, "big")
@@ -159,12 +160,12 @@ def test_parse_upload_checksum_refusals(headers: list[tuple[str, str]], message:
 def test_parse_object_value() -> None:
     raw = b"\x01\x02\x03\x04"
     text = base64.b64encode(raw).decode()
-    assert checksums.parse_object_value("CRC32", text, 3) == raw
-    assert checksums.parse_object_value("CRC32", text + "-3", 3) == raw
+    assert integrity.parse_object_value("CRC32", text, 3) == raw
+    assert integrity.parse_object_value("CRC32", text + "-3", 3) == raw
     # "\xb2" (superscript two, a latin-1 header byte) is isdigit() but not int().
     for bad in (text + "-2", text + "-x", "nope", text + "--3", text + "-\xb2"):
         with pytest.raises(S3Error):
-            checksums.parse_object_value("CRC32", bad, 3)
+            integrity.parse_object_value("CRC32", bad, 3)
 
 
 # --- part numbers and selection -----------------------------------------------

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 import trio
 
-from hamster.auth import checksums
+from hamster import integrity
 from hamster.runtime import Runtime
+from hamster.s3 import checksums
 from hamster.s3.errors import S3Error
 from hamster.storage import PutRequest, Store
 from hamster.storage import blobs as blobs_module
@@ -62,20 +63,20 @@ async def test_checksum_survives_reopen(tmp_path: Path, runtime: Runtime) -> Non
         await store.close()
 
 
-@pytest.mark.parametrize("algorithm", checksums.ALGORITHMS)
+@pytest.mark.parametrize("algorithm", integrity.ALGORITHMS)
 async def test_header_value_checked_and_stored(bk: Store, algorithm: str) -> None:
-    digest = checksums.compute(algorithm, DATA)
+    digest = integrity.compute(algorithm, DATA)
     put = req(checksum_algorithm=algorithm, checksum_expected=digest)
     info = await bk.put_object(put, BytesBody(DATA, piece_bytes=4))
     assert info.checksum == ChecksumValue(algorithm, digest, "FULL_OBJECT")
     assert info.etag == hashlib.md5(DATA).hexdigest()
 
 
-@pytest.mark.parametrize("algorithm", checksums.ALGORITHMS)
+@pytest.mark.parametrize("algorithm", integrity.ALGORITHMS)
 async def test_mismatch_stores_nothing(bk: Store, algorithm: str) -> None:
     await bk.put_object(req("old"), BytesBody(b"previous"))
     before = files_under(bk, "blobs")
-    wrong = checksums.compute(algorithm, b"other bytes")
+    wrong = integrity.compute(algorithm, b"other bytes")
     with pytest.raises(S3Error) as e:
         await bk.put_object(
             req("new", checksum_algorithm=algorithm, checksum_expected=wrong), BytesBody(DATA)
@@ -94,7 +95,7 @@ async def test_mismatch_stores_nothing(bk: Store, algorithm: str) -> None:
 
 async def test_content_md5_and_checksum_together(bk: Store) -> None:
     md5 = hashlib.md5(DATA).digest()
-    crc = checksums.compute("CRC32", DATA)
+    crc = integrity.compute("CRC32", DATA)
     info = await bk.put_object(
         req(content_md5=md5, checksum_algorithm="CRC32", checksum_expected=crc), BytesBody(DATA)
     )
@@ -131,14 +132,14 @@ class EndWatcher:
         return self.value
 
 
-@pytest.mark.parametrize("algorithm", checksums.ALGORITHMS)
+@pytest.mark.parametrize("algorithm", integrity.ALGORITHMS)
 async def test_value_at_end(bk: Store, algorithm: str) -> None:
     data = DATA * 300_000  # 2.6 MiB: several chunks
     body = BytesBody(data)
-    at_end = EndWatcher(body, checksums.compute(algorithm, data))
+    at_end = EndWatcher(body, integrity.compute(algorithm, data))
     info = await bk.put_object(req(checksum_algorithm=algorithm), body, checksum_at_end=at_end)
     assert at_end.calls == 1
-    assert info.checksum == ChecksumValue(algorithm, checksums.compute(algorithm, data))
+    assert info.checksum == ChecksumValue(algorithm, integrity.compute(algorithm, data))
 
 
 async def test_value_at_end_none_means_unchecked(bk: Store) -> None:
@@ -152,7 +153,7 @@ async def test_value_at_end_none_means_unchecked(bk: Store) -> None:
 @pytest.mark.parametrize(
     "value",
     [
-        checksums.compute("CRC32C", b"not the data"),
+        integrity.compute("CRC32C", b"not the data"),
         b"\x00",  # a value of the wrong length never matches
         S3Error("MalformedTrailerError", checksums.MALFORMED_TRAILER_MESSAGE),
     ],
@@ -181,7 +182,7 @@ async def test_one_thread_hop_per_chunk(bk: Store, monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(trio.to_thread, "run_sync", counting)
     data = bytes(range(256)) * (3 * MiB // 256) + b"x"
-    digest = checksums.compute("SHA256", data)
+    digest = integrity.compute("SHA256", data)
     info = await bk.put_object(
         req(checksum_algorithm="SHA256", checksum_expected=digest), BytesBody(data)
     )
