@@ -46,7 +46,7 @@ from hamster.s3.xml import (
     parse_complete_multipart_upload,
 )
 from hamster.storage.multipart import CompleteRequest, NewUpload, PartRequest
-from hamster.storage.parts import PART_NUMBER_MAX, parse_part_number
+from hamster.storage.parts import PART_NUMBER_MAX, CompletedPart, parse_part_number
 
 LIST_MAX = 1000
 INT32_MAX = 2**31 - 1
@@ -171,7 +171,7 @@ async def complete_multipart_upload(ctx: RequestContext) -> Response:
             bucket=ctx.bucket,
             key=ctx.key,
             upload_id=upload_id,
-            parts=tuple(parts),
+            parts=tuple(CompletedPart(p.part_number, p.etag, p.checksums) for p in parts),
             if_match=if_match,
             if_none_match_star=if_none_match_star,
             checksum_type=checksum_type,

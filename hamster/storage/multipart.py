@@ -34,10 +34,10 @@ import trio
 from hamster import integrity
 from hamster.integrity import ChecksumValue
 from hamster.s3.errors import S3Error
-from hamster.s3.xml import CompletedPart
 from hamster.storage import parts as partlib
 from hamster.storage import records
 from hamster.storage.blobs import BodySource
+from hamster.storage.parts import CompletedPart
 from hamster.storage.records import ObjectInfo, PartInfo, UploadInfo
 
 if TYPE_CHECKING:

@@ -15,11 +15,11 @@ import base64
 import binascii
 import hashlib
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from hamster import integrity
 from hamster.integrity import COMPOSITE, FULL_OBJECT, ChecksumValue
 from hamster.s3.errors import S3Error
-from hamster.s3.xml import CompletedPart
 from hamster.storage.records import PartInfo
 
 __all__ = [
@@ -35,6 +35,21 @@ PART_NUMBER_MIN = 1
 PART_NUMBER_MAX = 10_000
 PARTS_PER_UPLOAD_MAX = 10_000
 MIN_PART_BYTES = 5 * 1024**2
+
+@dataclass(frozen=True)
+class CompletedPart:
+    """One part a CompleteMultipartUpload names (the api converts the parsed XML).
+
+    Attributes:
+      part_number: as sent (range checks are `select_parts`'s).
+      etag: unquoted ("" when the client sent none).
+      checksums: (algorithm, base64 text) of the part's checksums, in the order sent.
+    """
+
+    part_number: int
+    etag: str
+    checksums: tuple[tuple[str, str], ...] = ()
+
 
 PART_NUMBER_MESSAGE = "Part number must be an integer between 1 and 10000, inclusive"
 INVALID_PART_CHECKSUM_MESSAGE = "Invalid Base64 or multiple checksums present in request"

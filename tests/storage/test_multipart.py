@@ -18,12 +18,12 @@ from hamster import integrity
 from hamster.integrity import ChecksumValue
 from hamster.runtime import Runtime
 from hamster.s3.errors import S3Error
-from hamster.s3.xml import CompletedPart
 from hamster.storage import PutRequest, Store
 from hamster.storage.blobs import blob_path
 from hamster.storage.fs import RealFileSystem
 from hamster.storage.meta import LevelDBMetaStore
 from hamster.storage.multipart import CompleteRequest, NewUpload, PartRequest
+from hamster.storage.parts import CompletedPart
 from hamster.storage.records import ObjectInfo, PartInfo, UploadInfo
 
 from .bodies import BytesBody

@@ -15,8 +15,8 @@ from hamster import integrity
 from hamster.integrity import ChecksumValue
 from hamster.s3 import checksums
 from hamster.s3.errors import S3Error
-from hamster.s3.xml import CompletedPart
 from hamster.storage.parts import (
+    CompletedPart,
     multipart_etag,
     object_checksum,
     parse_part_number,
