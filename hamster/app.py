@@ -118,6 +118,9 @@ class S3App:
         user = self.users.get(auth.access_key)
         assert user is not None, "authenticated with a key that has no user"
         op = route(s3req)
+        # The access log (debug level): one line per routed request, joined to its
+        # status line by the request id; tests/compat counts what real clients call.
+        log.debug("request %s: op %s", request_id, op.value)
         handler = HANDLERS.get(op)
         if handler is None:
             raise S3Error(
@@ -154,6 +157,7 @@ class S3App:
         return Response(error.status, headers, body)
 
     def _finish(self, response: Response, request: HttpRequest | None, request_id: str) -> Response:
+        log.debug("request %s: status %d", request_id, response.status)
         response.headers.extend(
             [
                 ("x-amz-request-id", request_id),
