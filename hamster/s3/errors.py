@@ -88,6 +88,7 @@ ERRORS: dict[str, tuple[int, str]] = {
         "The specified upload does not exist. The upload ID may be invalid, or the upload "
         "may have been aborted or completed.",
     ),
+    "NoSuchVersion": (404, "The specified version does not exist."),
     "NotImplemented": (
         501,
         "A header you provided implies functionality that is not implemented",

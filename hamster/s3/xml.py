@@ -542,3 +542,56 @@ def list_multipart_uploads_xml(
             el("EncodingType", encoding_type) if encoding_type else None,
         )
     )
+
+
+# -- server-side copy -----------------------------------------------------------
+
+
+def _copy_result(
+    root: str,
+    *,
+    etag: str,
+    last_modified_ns: int,
+    checksum: tuple[str, str] | None,
+    checksum_type: str | None,
+) -> bytes:
+    return render(
+        s3_root(
+            root,
+            el("ETag", etag),
+            el("LastModified", format_iso8601(last_modified_ns)),
+            el("ChecksumType", checksum_type) if checksum_type else None,
+            _checksum_elements(checksum),
+        )
+    )
+
+
+def copy_object_result_xml(
+    *,
+    etag: str,
+    last_modified_ns: int,
+    checksum: tuple[str, str] | None,
+    checksum_type: str | None,
+) -> bytes:
+    """CopyObjectResult; `etag` quoted, `checksum` (algorithm, text) of the new object."""
+    return _copy_result(
+        "CopyObjectResult",
+        etag=etag,
+        last_modified_ns=last_modified_ns,
+        checksum=checksum,
+        checksum_type=checksum_type,
+    )
+
+
+def copy_part_result_xml(
+    *, etag: str, last_modified_ns: int, checksum: tuple[str, str] | None
+) -> bytes:
+    """CopyPartResult (UploadPartCopy); `etag` quoted, `checksum` (algorithm, text)
+    of the part (S3's CopyPartResult has no ChecksumType)."""
+    return _copy_result(
+        "CopyPartResult",
+        etag=etag,
+        last_modified_ns=last_modified_ns,
+        checksum=checksum,
+        checksum_type=None,
+    )
