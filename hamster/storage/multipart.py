@@ -3,9 +3,9 @@
 Records (see records.py for the keys): an UploadRecord per upload in
 progress, a PartRecord per uploaded part, each part's bytes in its own blob.
 
-Write paths, all under the store's commit lock for their check-and-commit,
-in the order of the storage guarantees (blob durable, then the record with
-sync=True, then what the record no longer points to is removed):
+Write paths, each one `Core.transaction` for its check-and-commit (core.py:
+blob durable, then the record with sync=True, then what the record no
+longer points to is removed):
 - UploadPart streams the body into a new blob exactly like a PUT (MD5 and
   checksums in the same pass, verified before the blob is made durable),
   then commits the PartRecord if the upload still exists; the blob of the
@@ -27,9 +27,6 @@ import logging
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-import trio
 
 from hamster import integrity
 from hamster.integrity import ChecksumValue
@@ -37,11 +34,9 @@ from hamster.s3.errors import S3Error
 from hamster.storage import parts as partlib
 from hamster.storage import records
 from hamster.storage.blobs import BodySource
+from hamster.storage.core import Core, check_preconditions
 from hamster.storage.parts import CompletedPart
 from hamster.storage.records import ObjectInfo, PartInfo, UploadInfo
-
-if TYPE_CHECKING:
-    from hamster.storage.store import Store
 
 log = logging.getLogger("hamster.storage")
 
@@ -109,9 +104,9 @@ def _type_mismatch(expected: str, actual: str) -> S3Error:
 class Uploads:
     """The multipart operations of one `Store`; see the module docstring."""
 
-    def __init__(self, store: Store, *, min_part_bytes: int) -> None:
+    def __init__(self, core: Core, *, min_part_bytes: int) -> None:
         assert min_part_bytes >= 0
-        self._store = store
+        self._core = core
         self.min_part_bytes = min_part_bytes
 
     # --- reading -------------------------------------------------------------
@@ -119,11 +114,11 @@ class Uploads:
     async def get(self, bucket: str, key: str, upload_id: str) -> UploadInfo:
         """The upload, or NoSuchUpload (NoSuchBucket if the bucket is gone)."""
         if UPLOAD_ID_RE.match(upload_id) is None:
-            await self._store.require_bucket(bucket)
+            await self._core.require_bucket(bucket)
             raise no_such_upload(upload_id)
-        value = await self._store.meta.get(records.upload_key(bucket, key, upload_id))
+        value = await self._core.meta.get(records.upload_key(bucket, key, upload_id))
         if value is None:
-            await self._store.require_bucket(bucket)
+            await self._core.require_bucket(bucket)
             raise no_such_upload(upload_id)
         return records.decode_upload(bucket, value)
 
@@ -136,7 +131,7 @@ class Uploads:
         start = records.part_key(upload_id, after) if after > 0 else None
         return [
             records.decode_part(value)
-            async for _key, value in self._store.meta.scan(
+            async for _key, value in self._core.meta.scan(
                 records.part_prefix(upload_id), start_after=start, limit=limit
             )
         ]
@@ -148,13 +143,13 @@ class Uploads:
         id, after the markers as S3 has them: with `upload_id_marker`, uploads of
         `key_marker` with a greater id and then greater keys; without it, keys
         greater than `key_marker` only."""
-        await self._store.require_bucket(bucket)
+        await self._core.require_bucket(bucket)
         base = records.upload_prefix(bucket)
         after: bytes | None = None
         if key_marker:
             after = base + key_marker.encode() + b"\x00"
             after += upload_id_marker.encode() if upload_id_marker else b"\xff"
-        async for meta_key, value in self._store.meta.scan(
+        async for meta_key, value in self._core.meta.scan(
             base + prefix.encode(), start_after=after
         ):
             key, upload_id = records.split_upload_key(bucket, meta_key)
@@ -167,12 +162,12 @@ class Uploads:
 
     async def create(self, new: NewUpload) -> UploadInfo:
         assert (new.checksum_algorithm is None) == (new.checksum_type is None)
-        store = self._store
+        core = self._core
         info = UploadInfo(
             bucket=new.bucket,
             key=new.key,
-            upload_id=store.runtime.new_id(),
-            initiated_ns=store.runtime.now_ns(),
+            upload_id=core.runtime.new_id(),
+            initiated_ns=core.runtime.now_ns(),
             initiator=new.initiator,
             content_type=new.content_type,
             content_encoding=new.content_encoding,
@@ -184,19 +179,12 @@ class Uploads:
             checksum_algorithm=new.checksum_algorithm,
             checksum_type=new.checksum_type,
         )
-        async with store.commit_lock:
-            await store.require_bucket(new.bucket)
-            with trio.CancelScope(shield=True):
-                await store.meta.write(
-                    [
-                        (
-                            records.upload_key(info.bucket, info.key, info.upload_id),
-                            records.encode_upload(info),
-                        )
-                    ],
-                    [],
-                    sync=True,
-                )
+        async with core.transaction() as batch:
+            await core.require_bucket(new.bucket)
+            batch.put(
+                records.upload_key(info.bucket, info.key, info.upload_id),
+                records.encode_upload(info),
+            )
         return info
 
     async def upload_part(
@@ -233,9 +221,9 @@ class Uploads:
             assert client is not None and checksum_at_end is None
             header_value = req.checksum_expected
             expected_checksum = lambda: header_value  # noqa: E731
-        store = self._store
-        blob_id = store.runtime.new_id()
-        written = await store.blobs.write(
+        core = self._core
+        blob_id = core.runtime.new_id()
+        written = await core.blobs.write(
             blob_id,
             body,
             content_length=req.content_length,
@@ -253,25 +241,16 @@ class Uploads:
             blob_id=blob_id,
             size=written.size,
             etag=written.md5.hex(),
-            last_modified_ns=store.runtime.now_ns(),
+            last_modified_ns=core.runtime.now_ns(),
             checksum=ChecksumValue(stored_algorithm, stored_digest),
         )
-        old: PartInfo | None = None
-        committed = False
-        try:
-            async with store.commit_lock:
-                await self.get(req.bucket, req.key, req.upload_id)  # not completed or aborted
-                key = records.part_key(req.upload_id, req.part_number)
-                previous = await store.meta.get(key)
-                old = records.decode_part(previous) if previous is not None else None
-                with trio.CancelScope(shield=True):
-                    await store.meta.write([(key, records.encode_part(part))], [], sync=True)
-                committed = True
-        finally:
-            if not committed:
-                await store.discard_blob(blob_id)
-        if old is not None:
-            await store.discard_blob(old.blob_id)
+        async with core.transaction(new_blobs=[blob_id]) as batch:
+            await self.get(req.bucket, req.key, req.upload_id)  # not completed or aborted
+            key = records.part_key(req.upload_id, req.part_number)
+            previous = await core.meta.get(key)
+            batch.put(key, records.encode_part(part))
+            if previous is not None:
+                batch.discard_after([records.decode_part(previous).blob_id])
         answer: ChecksumValue | None = None
         if client is not None:
             answer = ChecksumValue(client, written.checksum)
@@ -287,17 +266,8 @@ class Uploads:
         not the upload's), BadDigest (a whole-object checksum that differs),
         PreconditionFailed / NoSuchKey (If-None-Match / If-Match).
         """
-        # Imported here: store.py imports this module.
-        from hamster.storage.store import PutRequest, check_preconditions
-
-        store = self._store
-        conditions = PutRequest(
-            bucket=req.bucket,
-            key=req.key,
-            if_match=req.if_match,
-            if_none_match_star=req.if_none_match_star,
-        )
-        async with store.commit_lock:
+        core = self._core
+        async with core.transaction() as batch:
             upload = await self.get(req.bucket, req.key, req.upload_id)
             if req.checksum_type is not None and req.checksum_type != upload.checksum_type:
                 raise S3Error(
@@ -329,14 +299,14 @@ class Uploads:
                     raise _type_mismatch(checksum.algorithm, algorithm)
                 sent = integrity.parse_object_value(algorithm, text, len(chosen))
                 integrity.check(algorithm, sent, checksum.value)
-            old = await store.get_object_info(req.bucket, req.key)
-            check_preconditions(conditions, old)
+            old = await core.get_object(req.bucket, req.key)
+            check_preconditions(req.key, req.if_match, req.if_none_match_star, old)
             info = ObjectInfo(
                 bucket=req.bucket,
                 key=req.key,
                 size=size,
                 etag=partlib.multipart_etag([p.etag for p in chosen]),
-                last_modified_ns=store.runtime.now_ns(),
+                last_modified_ns=core.runtime.now_ns(),
                 content_type=upload.content_type,
                 content_encoding=upload.content_encoding,
                 content_disposition=upload.content_disposition,
@@ -352,40 +322,29 @@ class Uploads:
                 ),
             )
             used = {p.blob_id for p in chosen}
-            deletes = [records.upload_key(req.bucket, req.key, req.upload_id)]
-            deletes.extend(records.part_key(req.upload_id, n) for n in uploaded)
-            with trio.CancelScope(shield=True):
-                await store.meta.write(
-                    [(records.object_key(req.bucket, req.key), records.encode_object(info))],
-                    deletes,
-                    sync=True,
-                )
-        for part in uploaded.values():
-            if part.blob_id not in used:
-                await store.discard_blob(part.blob_id)
-        if old is not None:
-            await store.discard_blobs(old)
+            batch.put(records.object_key(req.bucket, req.key), records.encode_object(info))
+            batch.delete(records.upload_key(req.bucket, req.key, req.upload_id))
+            batch.deletes.extend(records.part_key(req.upload_id, n) for n in uploaded)
+            batch.discard_after(p.blob_id for p in uploaded.values() if p.blob_id not in used)
+            if old is not None:
+                batch.discard_after(old.blob_ids)
         return info
 
     async def abort(self, bucket: str, key: str, upload_id: str) -> None:
         """Delete the upload and its parts (NoSuchUpload if there is none)."""
-        store = self._store
-        async with store.commit_lock:
+        async with self._core.transaction() as batch:
             await self.get(bucket, key, upload_id)
             existing = await self.list_parts(upload_id)
-            deletes = [records.upload_key(bucket, key, upload_id)]
-            deletes.extend(records.part_key(upload_id, p.part_number) for p in existing)
-            with trio.CancelScope(shield=True):
-                await store.meta.write([], deletes, sync=True)
-        for part in existing:
-            await store.discard_blob(part.blob_id)
+            batch.delete(records.upload_key(bucket, key, upload_id))
+            batch.deletes.extend(records.part_key(upload_id, p.part_number) for p in existing)
+            batch.discard_after(p.blob_id for p in existing)
 
     async def bucket_upload_records(self, bucket: str) -> tuple[list[bytes], list[str]]:
         """The metadata keys of every upload and part of `bucket`, and the part
         blob ids (for `Store.delete_bucket`, under the commit lock)."""
         keys: list[bytes] = []
         blob_ids: list[str] = []
-        async for meta_key, _value in self._store.meta.scan(records.upload_prefix(bucket)):
+        async for meta_key, _value in self._core.meta.scan(records.upload_prefix(bucket)):
             keys.append(meta_key)
             _key, upload_id = records.split_upload_key(bucket, meta_key)
             for part in await self.list_parts(upload_id):

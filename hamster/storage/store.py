@@ -4,9 +4,9 @@ Data directory layout: meta/ (LevelDB), blobs/<xx>/<id> (object bytes, by
 internal id), tmp/ (writes in progress). See records.py for the key layout.
 
 Write path (PUT): preconditions are checked (fail fast), the body streams
-into a durable blob (blobs.py), then, under the commit lock, the bucket and
-the preconditions are checked again and the record is written with
-sync=True; only then does the PUT return. The additional checksum
+into a durable blob (blobs.py), then, in one `Core.transaction` (core.py:
+the commit rule), the bucket and the preconditions are checked again and the
+record is written with sync=True; only then does the PUT return. The additional checksum
 (x-amz-checksum-*; CRC64NVME when the client names none) is computed in
 the same pass as the MD5 and checked, like Content-MD5, before the blob is
 made durable. The old blob of an overwrite is
@@ -14,14 +14,14 @@ removed after the new record is durable. Any failure before the commit
 removes the new blob: an unacknowledged PUT leaves nothing.
 
 Multipart uploads (`Store.uploads`, multipart.py) share the layout and the
-commit lock; a multipart object's record points at its parts' blobs
+core; a multipart object's record points at its parts' blobs
 (`ObjectInfo.parts`), and overwriting or deleting it removes all of them
 after the record swap.
 
-Concurrency: one `trio.Lock` serialises every check-and-commit (object
-puts and deletes, bucket creation and deletion, multipart commits), so racing conditional
-PUTs have exactly one winner and a bucket cannot be deleted while a put
-into it commits. Readers take no lock: an open blob file stays readable
+Concurrency: the core's commit lock serialises every check-and-commit
+(object puts and deletes, bucket creation and deletion, multipart commits),
+so racing conditional PUTs have exactly one winner and a bucket cannot be
+deleted while a put into it commits. Readers take no lock: an open blob file stays readable
 after an overwrite or delete removes its name (POSIX semantics).
 """
 
@@ -41,6 +41,7 @@ from hamster.runtime import Runtime
 from hamster.s3.errors import S3Error
 from hamster.storage import records
 from hamster.storage.blobs import BLOBS_DIR, TMP_DIR, BlobStore, BodySource, blob_path
+from hamster.storage.core import Core, check_preconditions, no_such_key
 from hamster.storage.fs import FileSystem, ReadableFile, RealFileSystem
 from hamster.storage.meta import LevelDBMetaStore, MetaStore
 from hamster.storage.multipart import Uploads
@@ -92,25 +93,6 @@ class PutRequest:
     # Its raw digest as the client sent it in a header; mismatch -> BadDigest.
     # (A value that comes only at the end of the body: see `put_object`.)
     checksum_expected: bytes | None = None
-
-
-def _no_such_bucket(bucket: str) -> S3Error:
-    return S3Error("NoSuchBucket", extra={"BucketName": bucket})
-
-
-def _no_such_key(key: str) -> S3Error:
-    return S3Error("NoSuchKey", extra={"Key": key})
-
-
-def check_preconditions(req: PutRequest, current: ObjectInfo | None) -> None:
-    """Raise the S3Error a conditional PUT gets against `current`, if any."""
-    if req.if_none_match_star and current is not None:
-        raise S3Error("PreconditionFailed", extra={"Condition": "If-None-Match"})
-    if req.if_match is not None:
-        if current is None:
-            raise _no_such_key(req.key)
-        if req.if_match != "*" and req.if_match != current.etag:
-            raise S3Error("PreconditionFailed", extra={"Condition": "If-Match"})
 
 
 class ObjectReader:
@@ -239,20 +221,17 @@ class Store:
 
     def __init__(
         self,
-        fs: FileSystem,
-        meta: MetaStore,
-        runtime: Runtime,
+        core: Core,
         recovery: RecoveryReport,
         *,
         min_part_bytes: int = MIN_PART_BYTES,
     ) -> None:
-        self.fs = fs
-        self.meta = meta
-        self.runtime = runtime
-        self.blobs = BlobStore(fs)
+        self.core = core
+        self.fs = core.fs
+        self.meta = core.meta
+        self.runtime = core.runtime
         self.recovery = recovery
-        self.commit_lock = trio.Lock()
-        self.uploads = Uploads(self, min_part_bytes=min_part_bytes)
+        self.uploads = Uploads(core, min_part_bytes=min_part_bytes)
 
     @classmethod
     async def open(
@@ -277,19 +256,20 @@ class Store:
         if meta is None:
             await fs.makedirs(META_DIR)
             meta = await LevelDBMetaStore.open(os.path.join(data_dir, META_DIR))
+        core = Core(fs, meta, runtime)
         try:
-            info = await meta.get(records.STORE_INFO_KEY)
-            if info is None:
-                value = records.encode_store_info(runtime.now_ns())
-                await meta.write([(records.STORE_INFO_KEY, value)], [], sync=True)
-            else:
-                records.decode_store_info(info)  # refuses a newer format
+            async with core.transaction() as batch:
+                info = await meta.get(records.STORE_INFO_KEY)
+                if info is None:
+                    batch.put(records.STORE_INFO_KEY, records.encode_store_info(runtime.now_ns()))
+                else:
+                    records.decode_store_info(info)  # refuses a newer format
             report = await recover(fs, meta)
         except BaseException:
             with trio.CancelScope(shield=True):
                 await meta.close()
             raise
-        return cls(fs, meta, runtime, report, min_part_bytes=min_part_bytes)
+        return cls(core, report, min_part_bytes=min_part_bytes)
 
     async def close(self) -> None:
         await self.meta.close()
@@ -297,24 +277,21 @@ class Store:
     # --- buckets -----------------------------------------------------------
 
     async def create_bucket(self, name: str, owner: str, location: str) -> BucketInfo:
-        async with self.commit_lock:
-            existing = await self.get_bucket(name)
+        core = self.core
+        async with core.transaction() as batch:
+            existing = await core.get_bucket(name)
             if existing is not None:
                 if existing.owner == owner:
                     raise S3Error("BucketAlreadyOwnedByYou", extra={"BucketName": name})
                 raise S3Error("BucketAlreadyExists", extra={"BucketName": name})
             info = BucketInfo(
-                name=name, owner=owner, created_ns=self.runtime.now_ns(), location=location
+                name=name, owner=owner, created_ns=core.runtime.now_ns(), location=location
             )
-            with trio.CancelScope(shield=True):
-                await self.meta.write(
-                    [(records.bucket_key(name), records.encode_bucket(info))], [], sync=True
-                )
-            return info
+            batch.put(records.bucket_key(name), records.encode_bucket(info))
+        return info
 
     async def get_bucket(self, name: str) -> BucketInfo | None:
-        value = await self.meta.get(records.bucket_key(name))
-        return None if value is None else records.decode_bucket(value)
+        return await self.core.get_bucket(name)
 
     async def list_buckets(self) -> list[BucketInfo]:
         return [
@@ -326,65 +303,57 @@ class Store:
         """Delete an empty bucket. Uploads in progress do not count as content
         (S3 deletes a bucket that has some): they go with it, in the same batch,
         and their part blobs are removed after it."""
-        async with self.commit_lock:
-            if await self.get_bucket(name) is None:
-                raise _no_such_bucket(name)
-            first = [kv async for kv in self.meta.scan(records.object_prefix(name), limit=1)]
+        core = self.core
+        async with core.transaction() as batch:
+            await core.require_bucket(name)
+            first = [kv async for kv in core.meta.scan(records.object_prefix(name), limit=1)]
             if first:
                 raise S3Error("BucketNotEmpty", extra={"BucketName": name})
             deletes, blob_ids = await self.uploads.bucket_upload_records(name)
-            with trio.CancelScope(shield=True):
-                await self.meta.write([], [records.bucket_key(name), *deletes], sync=True)
-        for blob_id in blob_ids:
-            await self.discard_blob(blob_id)
+            batch.delete(records.bucket_key(name))
+            batch.deletes.extend(deletes)
+            batch.discard_after(blob_ids)
 
     # --- objects -----------------------------------------------------------
 
     async def get_object_info(self, bucket: str, key: str) -> ObjectInfo | None:
         """The object's record, None if there is none (no bucket check)."""
-        return await self._get_object(bucket, key)
+        return await self.core.get_object(bucket, key)
 
     async def require_bucket(self, bucket: str) -> None:
         """NoSuchBucket unless `bucket` exists."""
-        await self._require_bucket(bucket)
-
-    async def _get_object(self, bucket: str, key: str) -> ObjectInfo | None:
-        value = await self.meta.get(records.object_key(bucket, key))
-        return None if value is None else records.decode_object(bucket, value)
-
-    async def _require_bucket(self, bucket: str) -> None:
-        if await self.meta.get(records.bucket_key(bucket)) is None:
-            raise _no_such_bucket(bucket)
+        await self.core.require_bucket(bucket)
 
     async def head_object(self, bucket: str, key: str) -> ObjectInfo:
-        info = await self._get_object(bucket, key)
+        info = await self.core.get_object(bucket, key)
         if info is None:
-            await self._require_bucket(bucket)
-            raise _no_such_key(key)
+            await self.core.require_bucket(bucket)
+            raise no_such_key(key)
         return info
 
     async def open_object(self, bucket: str, key: str) -> ObjectReader:
+        blobs = self.core.blobs
         previous: str | None = None
         for _attempt in range(OPEN_RETRIES_MAX):
             info = await self.head_object(bucket, key)
             # Pinned from here (no await in between): a concurrent overwrite or
             # delete may still have removed blobs before now, which the open
             # below notices, but none after, so later parts stay readable.
-            self.blobs.pin(info.blob_ids)
+            blobs.pin(info.blob_ids)
             first = info.blob_ids[0]
             try:
                 file = await self.fs.open_read(blob_path(first))
             except FileNotFoundError:
-                await self.blobs.unpin(info.blob_ids)
+                await blobs.unpin(info.blob_ids)
                 if first == previous:
                     break  # the record did not move: its blob is really gone
                 # A concurrent overwrite or delete may have removed it: re-read.
                 previous = first
                 continue
             except BaseException:
-                await self.blobs.unpin(info.blob_ids)
+                await blobs.unpin(info.blob_ids)
                 raise
-            return ObjectReader(info, file, self.fs, self.blobs)
+            return ObjectReader(info, file, self.fs, blobs)
         log.error(
             "object %s/%s: blob %s is missing; refusing to serve it", bucket, key, previous
         )
@@ -408,6 +377,7 @@ class Store:
             or raises the S3Error the request gets. Excludes
             req.checksum_expected.
         """
+        core = self.core
         if req.content_md5 is not None and len(req.content_md5) != 16:
             raise S3Error("InvalidDigest")
         algorithm = req.checksum_algorithm or integrity.DEFAULT_ALGORITHM
@@ -419,11 +389,12 @@ class Store:
         if req.checksum_expected is not None:
             header_value = req.checksum_expected
             expected_checksum = lambda: header_value  # noqa: E731
-        await self._require_bucket(req.bucket)
+        await core.require_bucket(req.bucket)
         if req.if_none_match_star or req.if_match is not None:
-            check_preconditions(req, await self._get_object(req.bucket, req.key))
-        blob_id = self.runtime.new_id()
-        written = await self.blobs.write(
+            current = await core.get_object(req.bucket, req.key)
+            check_preconditions(req.key, req.if_match, req.if_none_match_star, current)
+        blob_id = core.runtime.new_id()
+        written = await core.blobs.write(
             blob_id,
             body,
             content_length=req.content_length,
@@ -438,7 +409,7 @@ class Store:
             key=req.key,
             size=written.size,
             etag=written.md5.hex(),
-            last_modified_ns=self.runtime.now_ns(),
+            last_modified_ns=core.runtime.now_ns(),
             content_type=req.content_type,
             content_encoding=req.content_encoding,
             content_disposition=req.content_disposition,
@@ -449,59 +420,24 @@ class Store:
             blob_id=blob_id,
             checksum=ChecksumValue(algorithm, written.checksum, integrity.FULL_OBJECT),
         )
-        committed = False
-        try:
-            old = await self._commit(req, info)
-            committed = True
-        finally:
-            if not committed:
-                await self.discard_blob(blob_id)
-        if old is not None:
-            await self.discard_blobs(old)
+        async with core.transaction(new_blobs=[blob_id]) as batch:
+            await core.require_bucket(req.bucket)
+            old = await core.get_object(req.bucket, req.key)
+            check_preconditions(req.key, req.if_match, req.if_none_match_star, old)
+            assert old is None or blob_id not in old.blob_ids
+            batch.put(records.object_key(req.bucket, req.key), records.encode_object(info))
+            if old is not None:
+                batch.discard_after(old.blob_ids)
         return info
 
-    async def discard_blobs(self, old: ObjectInfo) -> None:
-        """Remove every blob of a record that was just replaced or deleted."""
-        for blob_id in old.blob_ids:
-            await self.discard_blob(blob_id)
-
-    async def discard_blob(self, blob_id: str) -> None:
-        """Remove a blob no record points to; a failure only leaves an orphan
-        for recovery, so it is logged, not raised (the operation succeeded)."""
-        with trio.CancelScope(shield=True):
-            try:
-                await self.blobs.remove(blob_id)
-            except OSError:
-                log.exception("could not remove unreferenced blob %s; recovery will", blob_id)
-
-    async def _commit(self, req: PutRequest, info: ObjectInfo) -> ObjectInfo | None:
-        """Check bucket and preconditions and write the record, atomically.
-
-        Returns the record it replaced. Shielded once the write starts: a
-        record that may have reached disk is never followed by cleanup.
-        """
-        async with self.commit_lock:
-            await self._require_bucket(req.bucket)
-            old = await self._get_object(req.bucket, req.key)
-            check_preconditions(req, old)
-            assert old is None or info.blob_id not in old.blob_ids
-            with trio.CancelScope(shield=True):
-                await self.meta.write(
-                    [(records.object_key(req.bucket, req.key), records.encode_object(info))],
-                    [],
-                    sync=True,
-                )
-            return old
-
     async def delete_object(self, bucket: str, key: str) -> None:
-        async with self.commit_lock:
-            await self._require_bucket(bucket)
-            old = await self._get_object(bucket, key)
-            if old is None:
-                return
-            with trio.CancelScope(shield=True):
-                await self.meta.write([], [records.object_key(bucket, key)], sync=True)
-        await self.discard_blobs(old)
+        core = self.core
+        async with core.transaction() as batch:
+            await core.require_bucket(bucket)
+            old = await core.get_object(bucket, key)
+            if old is not None:
+                batch.delete(records.object_key(bucket, key))
+                batch.discard_after(old.blob_ids)
 
     async def iter_objects(
         self, bucket: str, prefix: str = "", start_after: str = ""
@@ -511,7 +447,7 @@ class Store:
 
         NoSuchBucket (at the first iteration) if the bucket does not exist.
         """
-        await self._require_bucket(bucket)
+        await self.core.require_bucket(bucket)
         base = records.object_prefix(bucket)
         after = base + start_after.encode() if start_after else None
         async for _key, value in self.meta.scan(base + prefix.encode(), start_after=after):

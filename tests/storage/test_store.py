@@ -275,7 +275,7 @@ async def test_memory_flat_buffering(bk: Store) -> None:
             return await super().read(max_bytes)
 
     await bk.put_object(PutRequest(bucket="bk", key="k"), Recording(b"z" * 4_500_000))
-    assert max(seen) <= bk.blobs.chunk_bytes
+    assert max(seen) <= bk.core.blobs.chunk_bytes
 
 
 # --- preconditions ----------------------------------------------------------

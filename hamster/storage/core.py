@@ -1,0 +1,165 @@
+"""The storage core `Store` and `Uploads` share: metadata, blobs, runtime, and
+the one way metadata is committed.
+
+The commit rule (every write path, in this order):
+1. the new blobs are durable (written, synced, renamed, directory synced:
+   blobs.py) before any record points to them;
+2. under the commit lock, the checks are made again (bucket, preconditions,
+   upload still there) and the whole change is ONE metadata batch written
+   with sync=True (`Core.transaction`); once the write starts it is shielded
+   from cancellation, and a record that may have reached disk is never
+   followed by cleanup of the blobs it points to;
+3. only then, outside the lock, the blobs the batch unreferenced (the old
+   object, replaced parts, unused parts) are removed; a failure there only
+   leaves an orphan that recovery removes.
+A failure before the write starts removes the new blobs (`new_blobs`): an
+unacknowledged write leaves nothing.
+
+The commit lock serialises every check-and-commit, so racing conditional
+writes have exactly one winner and a bucket cannot be deleted while a write
+into it commits. Readers take no lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+
+import trio
+
+from hamster.runtime import Runtime
+from hamster.s3.errors import S3Error
+from hamster.storage import records
+from hamster.storage.blobs import BlobStore
+from hamster.storage.fs import FileSystem
+from hamster.storage.meta import MetaStore
+from hamster.storage.records import BucketInfo, ObjectInfo
+
+log = logging.getLogger("hamster.storage")
+
+__all__ = ["Batch", "Core", "check_preconditions", "no_such_bucket", "no_such_key"]
+
+
+def no_such_bucket(bucket: str) -> S3Error:
+    return S3Error("NoSuchBucket", extra={"BucketName": bucket})
+
+
+def no_such_key(key: str) -> S3Error:
+    return S3Error("NoSuchKey", extra={"Key": key})
+
+
+def check_preconditions(
+    key: str, if_match: str | None, if_none_match_star: bool, current: ObjectInfo | None
+) -> None:
+    """Raise the S3Error a conditional write gets against `current`, if any.
+
+    `if_match`: unquoted ETag, "*" for any (key missing -> NoSuchKey);
+    `if_none_match_star`: the key must not exist.
+    """
+    if if_none_match_star and current is not None:
+        raise S3Error("PreconditionFailed", extra={"Condition": "If-None-Match"})
+    if if_match is not None:
+        if current is None:
+            raise no_such_key(key)
+        if if_match != "*" and if_match != current.etag:
+            raise S3Error("PreconditionFailed", extra={"Condition": "If-Match"})
+
+
+@dataclass
+class Batch:
+    """One metadata commit: records to put and to delete, written in one
+    synced batch, and the blobs to remove once it is durable."""
+
+    puts: list[tuple[bytes, bytes]] = field(default_factory=list)
+    deletes: list[bytes] = field(default_factory=list)
+    # Blobs no record points to once the batch is durable.
+    discard: list[str] = field(default_factory=list)
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self.puts.append((key, value))
+
+    def delete(self, key: bytes) -> None:
+        self.deletes.append(key)
+
+    def discard_after(self, blob_ids: Iterable[str]) -> None:
+        self.discard.extend(blob_ids)
+
+    @property
+    def empty(self) -> bool:
+        return not self.puts and not self.deletes
+
+
+class Core:
+    """The data directory's metadata and blobs, the runtime and the commit lock."""
+
+    def __init__(self, fs: FileSystem, meta: MetaStore, runtime: Runtime) -> None:
+        self.fs = fs
+        self.meta = meta
+        self.runtime = runtime
+        self.blobs = BlobStore(fs)
+        self.commit_lock = trio.Lock()
+
+    # --- reading -------------------------------------------------------------
+
+    async def get_bucket(self, name: str) -> BucketInfo | None:
+        value = await self.meta.get(records.bucket_key(name))
+        return None if value is None else records.decode_bucket(value)
+
+    async def require_bucket(self, bucket: str) -> None:
+        """NoSuchBucket unless `bucket` exists."""
+        if await self.meta.get(records.bucket_key(bucket)) is None:
+            raise no_such_bucket(bucket)
+
+    async def get_object(self, bucket: str, key: str) -> ObjectInfo | None:
+        """The object's record, None if there is none (no bucket check)."""
+        value = await self.meta.get(records.object_key(bucket, key))
+        return None if value is None else records.decode_object(bucket, value)
+
+    # --- committing ----------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, *, new_blobs: Iterable[str] = ()) -> AsyncIterator[Batch]:
+        """Check and commit under the commit lock; see the module docstring.
+
+        The body runs under the lock: it makes its checks (raising the
+        S3Error the request gets) and fills the `Batch`. When it ends
+        normally the batch is written with sync=True, shielded (nothing is
+        written for an empty batch), the lock is released, and the blobs of
+        `Batch.discard` are removed.
+
+        Args:
+          new_blobs: durable blobs the batch will point to; removed if the
+            transaction fails before the write starts (including while
+            waiting for the lock), never once it has started.
+        """
+        batch = Batch()
+        started = False
+        try:
+            async with self.commit_lock:
+                yield batch
+                if not batch.empty:
+                    started = True
+                    with trio.CancelScope(shield=True):
+                        await self.meta.write(batch.puts, batch.deletes, sync=True)
+        except BaseException:
+            if not started:
+                await self.discard_blobs(new_blobs)
+            raise
+        await self.discard_blobs(batch.discard)
+
+    async def discard_blobs(self, blob_ids: Iterable[str]) -> None:
+        """Remove blobs no record points to (shielded: see `discard_blob`)."""
+        with trio.CancelScope(shield=True):
+            for blob_id in blob_ids:
+                await self.discard_blob(blob_id)
+
+    async def discard_blob(self, blob_id: str) -> None:
+        """Remove a blob no record points to; a failure only leaves an orphan
+        for recovery, so it is logged, not raised (the operation succeeded)."""
+        with trio.CancelScope(shield=True):
+            try:
+                await self.blobs.remove(blob_id)
+            except OSError:
+                log.exception("could not remove unreferenced blob %s; recovery will", blob_id)
