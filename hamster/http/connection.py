@@ -438,7 +438,10 @@ class _Connection:
         if not self._conn.they_are_waiting_for_100_continue:
             return
         try:
-            await self._send_events([h11.InformationalResponse(status_code=100, headers=[])])
+            # The reason phrase matters: botocore before 1.40.21 and the aws CLI v2's
+            # copy of it only recognise "HTTP/1.1 100 Continue" (botocore #3455).
+            continue_ = h11.InformationalResponse(status_code=100, headers=[], reason=_reason(100))
+            await self._send_events([continue_])
         except _PeerGone as exc:
             self._must_close = True
             raise S3Error("IncompleteBody") from exc
@@ -622,6 +625,7 @@ def _content_length(event: h11.Request) -> int | None:
 
 
 def _reason(status: int) -> bytes:
+    """The standard reason phrase of `status` (``b"Continue"``, ``b"Not Found"``)."""
     try:
         return HTTPStatus(status).phrase.encode("ascii")
     except ValueError:

@@ -82,12 +82,17 @@ def test_accepted_upload_gets_100_continue(daemon: Daemon, s3: Any, bucket: str)
     )
     with connect(daemon.host, daemon.port) as sock:
         sock.sendall(request_bytes("PUT", f"/{bucket}/expect", headers))
-        # The server answers 100 Continue before we send a single body byte.
-        interim = sock.recv(4096)
-        assert interim.startswith(b"HTTP/1.1 100 ")
+        # The server answers 100 Continue before we send a single body byte, with
+        # its reason phrase: the aws CLI v2 (botocore #3455) waits for exactly this.
+        interim = b""
+        while b"\r\n\r\n" not in interim:
+            chunk = sock.recv(4096)
+            assert chunk, interim
+            interim += chunk
+        assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
         sock.sendall(b"hello")
         response = read_response(sock)
-    assert response.status == 200, response.body
+    assert (response.status, response.reason) == (200, "OK"), response.body
     assert s3.get_object(Bucket=bucket, Key="expect")["Body"].read() == b"hello"
 
 

@@ -198,6 +198,30 @@ async def test_expect_100_continue_is_sent_when_the_app_reads_the_body(
         assert (await s.client.read_response()).body == b"ok GET /again"
 
 
+async def _raw_until(stream: trio.abc.Stream, end: bytes) -> bytes:
+    data = b""
+    while end not in data:
+        chunk = await stream.receive_some(65536)
+        assert chunk, f"closed before {end!r}: {data!r}"
+        data += chunk
+    return data
+
+
+async def test_status_lines_carry_the_standard_reason_phrase(autojump_clock: MockClock) -> None:
+    # botocore before 1.40.21 and the aws CLI v2 wait for exactly
+    # "HTTP/1.1 100 Continue" (botocore #3455); read the bytes, not h11's parse.
+    async with serving(FakeApp(), LIMITS) as s:
+        stream = s.client.stream
+        await stream.send_all(
+            get("/echo", "Content-Length: 5", "Expect: 100-continue", method="PUT")
+        )
+        assert await _raw_until(stream, b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+        await stream.send_all(b"hello")
+        assert (await _raw_until(stream, b"hello")).startswith(b"HTTP/1.1 200 OK\r\n")
+        await stream.send_all(get("/refuse"))
+        assert (await _raw_until(stream, b"refused")).startswith(b"HTTP/1.1 403 Forbidden\r\n")
+
+
 @pytest.mark.parametrize("length", [5, 5_000_000], ids=["within-drain-limit", "over-it"])
 async def test_expect_100_continue_refused_unread_closes_without_asking_for_the_body(
     autojump_clock: MockClock, length: int
