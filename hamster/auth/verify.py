@@ -21,6 +21,10 @@ presigned); a date too far from now → RequestTimeTooSkewed, or AccessDenied
 (temporary credentials are not supported); an unknown key → InvalidAccessKeyId;
 an unsigned ``x-amz-*`` header → AccessDenied; a bad signature →
 SignatureDoesNotMatch with the canonical request and string to sign, like S3.
+
+A header-signed request without ``x-amz-content-sha256`` (curl's
+``--aws-sigv4``) is verified against the empty payload's hash when its head
+says it has no body, and refused with InvalidRequest when it has one.
 """
 
 from __future__ import annotations
@@ -229,11 +233,18 @@ def _authenticate_header(
     secret = lookup_secret_or_refuse(lookup_secret, access_key)
 
     payload_values = [v for n, v in headers if n == "x-amz-content-sha256"]
-    if not payload_values:
+    if payload_values:
+        payload_text = ",".join(payload_values)
+    elif not _has_body(headers):
+        # curl --aws-sigv4 (7.75 to 8.x) signs the empty body's hash but sends
+        # no x-amz-content-sha256; with no body that hash is the only one it can be.
+        payload_text = sigv4.EMPTY_SHA256
+    else:
+        # Never guess a body's hash: that would mean waiting for the body.
         raise S3Error(
             "InvalidRequest", "Missing required header for this request: x-amz-content-sha256"
         )
-    payload = _check_payload(",".join(payload_values))
+    payload = _check_payload(payload_text)
 
     signed_names = _signed_names(signed_headers, "AuthorizationHeaderMalformed")
     _check_all_amz_signed(headers, signed_names)
@@ -243,7 +254,7 @@ def _authenticate_header(
         query=sigv4.canonical_query(params),
         headers_block=sigv4.canonical_headers(headers, signed_names),
         signed_headers=signed_headers,
-        payload=",".join(payload_values),
+        payload=payload_text,
     )
     key = sigv4.signing_key(secret, scope.split("/", 1)[0], region, SERVICE)
     signature = _check_signature(access_key, key, amz_date, scope, creq, provided)
@@ -257,6 +268,17 @@ def _authenticate_header(
         signing_key=key,
         **_streaming_fields(payload, headers),
     )
+
+
+def _has_body(headers: Sequence[tuple[str, str]]) -> bool:
+    """True unless the head says the request has no body (no Transfer-Encoding,
+    and no Content-Length or ``Content-Length: 0``)."""
+    for name, value in headers:
+        if name == "transfer-encoding":
+            return True
+        if name == "content-length" and value.strip() != "0":
+            return True
+    return False
 
 
 def _parse_components(rest: str) -> dict[str, str]:

@@ -182,12 +182,31 @@ def test_missing_or_invalid_date(date: str | None) -> None:
     assert "Date or x-amz-date" in error.text
 
 
-def test_missing_content_sha256_is_invalid_request() -> None:
-    signed = _get()
-    headers = tuple((n, v) for n, v in signed.headers if n != "x-amz-content-sha256")
-    error = _refused(replace(signed, headers=headers))
+@pytest.mark.parametrize(
+    "framing",
+    [("content-length", "5"), ("transfer-encoding", "chunked")],
+    ids=["content-length", "chunked"],
+)
+def test_missing_content_sha256_with_a_body_is_invalid_request(framing: tuple[str, str]) -> None:
+    # Signed the way curl --aws-sigv4 signs an upload: the empty hash, no header.
+    # Accepting it would mean hashing the body before authenticating.
+    signed = b.sign_header_keeping_payload("PUT", "/bucket/key", "", [framing])
+    assert "x-amz-content-sha256" not in dict(signed.headers)
+    error = _refused(signed)
     assert (error.code, error.status) == ("InvalidRequest", 400)
     assert error.text == "Missing required header for this request: x-amz-content-sha256"
+
+
+def test_missing_content_sha256_without_a_body_still_checks_the_signature() -> None:
+    # Signed over a payload hash other than the empty one: with no header to
+    # say so, the empty hash is what the signature must cover.
+    signed = b.sign_header_keeping_payload(
+        "GET", "/bucket/key", "", [("X-Amz-Content-SHA256", sigv4.UNSIGNED_PAYLOAD)]
+    )
+    headers = tuple((n, v) for n, v in signed.headers if n != "x-amz-content-sha256")
+    error = _refused(replace(signed, headers=headers))
+    assert error.code == "SignatureDoesNotMatch"
+    assert f"\n{sigv4.EMPTY_SHA256}" in dict(error.extra or {})["CanonicalRequest"]
 
 
 @pytest.mark.parametrize("value", ["abc", "STREAMING-PAYLOAD", "g" * 64])

@@ -91,6 +91,22 @@ def test_presigned_requests_verify(signed: b.Signed) -> None:
     assert result.presigned
 
 
+@pytest.mark.parametrize(
+    ("method", "headers"),
+    [("GET", []), ("HEAD", []), ("DELETE", []), ("PUT", [("Content-Length", "0")])],
+)
+def test_curl_style_bodyless_request_without_content_sha256_verifies(
+    method: str, headers: list[tuple[str, str]]
+) -> None:
+    # curl --aws-sigv4 signs the empty payload's hash and sends no
+    # x-amz-content-sha256 (botocore's generic SigV4Auth does the same).
+    signed = b.sign_header_keeping_payload(method, "/bucket/some-key", "a=1", headers)
+    assert "x-amz-content-sha256" not in dict(signed.headers)
+    result = b.verify(signed)
+    assert (result.access_key, result.payload) == (b.ACCESS_KEY, sigv4.EMPTY_SHA256)
+    _signature_mismatch(b.with_header(signed, "host", "elsewhere:9000"))
+
+
 def test_date_header_instead_of_x_amz_date() -> None:
     signed = b.sign_header("GET", "/bucket/k", "", [("Date", "placeholder")])
     assert b.header(signed, "date") == "Wed, 01 May 2024 12:00:00 -0000"

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 from botocore.auth import S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
 
 from tests.daemon import Daemon
-from tests.e2e.conftest import ALICE, make_client
+from tests.e2e.conftest import ALICE, error_code, make_client
 
 
 def curl(*args: str) -> subprocess.CompletedProcess[bytes]:
@@ -48,21 +51,62 @@ def test_presigned_v4_put_executed_by_curl(
     assert got == payload.read_bytes()
 
 
+CURL_SIGV4 = ["--aws-sigv4", "aws:amz:us-east-1:s3", "--user", f"{ALICE[0]}:{ALICE[1]}"]
+
+
 def test_curl_aws_sigv4(daemon: Daemon, s3: Any, bucket: str, tmp_path: Path) -> None:
     payload = tmp_path / "payload.txt"
     payload.write_bytes(b"signed by curl")
-    # S3 requires x-amz-content-sha256 on every SigV4 header-signed request; curl
-    # before 8.x does not add it for S3, so (as against AWS) the user passes it.
-    auth = ["--aws-sigv4", "aws:amz:us-east-1:s3", "--user", f"{ALICE[0]}:{ALICE[1]}"]
-    auth += ["-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"]
     url = f"{daemon.endpoint}/{bucket}/by-curl.txt"
-    put = curl("-f", *auth, "-T", str(payload), url)
+    # An upload needs the header (curl 7.x signs the empty hash over any body):
+    # the server must never hash the body before it has authenticated.
+    unsigned = ["-H", "x-amz-content-sha256: UNSIGNED-PAYLOAD"]
+    put = curl("-f", *CURL_SIGV4, *unsigned, "-T", str(payload), url)
     assert put.returncode == 0, put.stderr + put.stdout
-    get = curl("-f", *auth, url)
-    assert get.returncode == 0, get.stderr + get.stdout
-    assert get.stdout == b"signed by curl"
     assert s3.get_object(Bucket=bucket, Key="by-curl.txt")["Body"].read() == b"signed by curl"
 
+
+def test_curl_aws_sigv4_without_content_sha256(
+    daemon: Daemon, s3: Any, bucket: str, tmp_path: Path
+) -> None:
+    """curl 7.75 to 8.x signs GET/HEAD/DELETE with the empty hash and sends no
+    x-amz-content-sha256: verified against the empty hash. An upload without
+    the header stays InvalidRequest, and nothing is stored."""
+    body = hashlib.sha256(b"curl").digest() * 8
+    s3.put_object(Bucket=bucket, Key="k", Body=body)
+    url = f"{daemon.endpoint}/{bucket}/k"
+    get = curl("-f", *CURL_SIGV4, url)
+    assert get.returncode == 0, get.stderr + get.stdout
+    assert get.stdout == body
+    head = curl("-f", "-I", *CURL_SIGV4, url)
+    assert head.returncode == 0, head.stderr + head.stdout
+    assert f"content-length: {len(body)}".encode() in head.stdout.lower()
+    wrong = curl(
+        "-w",
+        "%{http_code}",
+        "-o",
+        "/dev/null",
+        "--aws-sigv4",
+        "aws:amz:us-east-1:s3",
+        "--user",
+        f"{ALICE[0]}:not-the-secret",
+        url,
+    )
+    assert wrong.stdout == b"403"
+    payload = tmp_path / "payload.bin"
+    payload.write_bytes(body)
+    put = curl("-w", "%{http_code}", *CURL_SIGV4, "-T", str(payload), f"{url}-put")
+    assert put.stdout.endswith(b"400"), put.stdout
+    assert b"<Code>InvalidRequest</Code>" in put.stdout
+    assert b"x-amz-content-sha256" in put.stdout
+    with pytest.raises(ClientError) as info:
+        s3.head_object(Bucket=bucket, Key="k-put")
+    assert error_code(info) == (404, "404")
+    delete = curl("-f", "-X", "DELETE", *CURL_SIGV4, url)
+    assert delete.returncode == 0, delete.stderr + delete.stdout
+    with pytest.raises(ClientError) as info:
+        s3.head_object(Bucket=bucket, Key="k")
+    assert error_code(info) == (404, "404")
 
 
 def test_presigned_put_stores_metadata_from_the_url(
