@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import socket
+import weakref
 from dataclasses import dataclass
 
 from botocore.auth import S3SigV4Auth
@@ -43,8 +44,14 @@ class RawResponse:
     interim: list[int]  # statuses of 1xx responses seen first
 
 
+# Bytes read past the end of a response (the next pipelined one), per socket.
+_LEFTOVER: weakref.WeakKeyDictionary[socket.socket, bytes] = weakref.WeakKeyDictionary()
+
+
 def read_response(sock: socket.socket, *, head_request: bool = False) -> RawResponse:
-    buf = b""
+    """The next response on `sock`; bytes of later (pipelined) responses read
+    along with it are kept for the next call on the same socket."""
+    buf = _LEFTOVER.pop(sock, b"")
     interim: list[int] = []
     while True:
         while b"\r\n\r\n" not in buf:
@@ -68,6 +75,8 @@ def read_response(sock: socket.socket, *, head_request: bool = False) -> RawResp
             if not chunk:
                 break
             buf += chunk
+        if buf[length:]:
+            _LEFTOVER[sock] = buf[length:]
         return RawResponse(int(status), " ".join(reason), headers, buf[:length], interim)
 
 
