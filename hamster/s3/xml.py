@@ -595,3 +595,144 @@ def copy_part_result_xml(
         checksum=checksum,
         checksum_type=None,
     )
+
+
+# -- batch delete (DeleteObjects) ------------------------------------------------
+
+# S3's limit on the keys of one DeleteObjects request (more is MalformedXML).
+DELETE_OBJECTS_KEYS_MAX = 1000
+# 1000 keys of 1024 bytes must fit however a client escapes them: a byte
+# written as ``&quot;`` takes 6, plus each Object's own markup and VersionId.
+DELETE_XML_MAX_BYTES = 8 << 20
+# Child elements of an ``<Object>`` that only S3 directory buckets act on.
+DIRECTORY_BUCKET_CONDITIONS = ("LastModifiedTime", "Size")
+_OBJECT_ELEMENTS = frozenset({"Key", "VersionId", "ETag", *DIRECTORY_BUCKET_CONDITIONS})
+_XML_BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
+
+
+@dataclass(frozen=True)
+class ObjectToDelete:
+    """One ``<Object>`` of a DeleteObjects body.
+
+    Attributes:
+      key: the key exactly as sent (never stripped: spaces are key bytes).
+      version_id: the VersionId text, None when the element is absent.
+      etag: the ETag condition as sent (quotes and all; ``*`` is any), None
+        when absent.
+    """
+
+    key: str
+    version_id: str | None = None
+    etag: str | None = None
+
+
+@dataclass(frozen=True)
+class DeleteObjectsRequest:
+    """A parsed DeleteObjects body: the objects in order, and Quiet mode."""
+
+    objects: tuple[ObjectToDelete, ...]
+    quiet: bool = False
+
+
+def _only_text(element: ET.Element) -> str:
+    """The text of an element that may hold no child elements (MalformedXML otherwise)."""
+    if len(element):
+        raise S3Error("MalformedXML")
+    return element.text or ""
+
+
+def parse_delete_objects(
+    body: bytes, *, max_bytes: int = DELETE_XML_MAX_BYTES
+) -> DeleteObjectsRequest:
+    """The objects and mode of a DeleteObjects (``POST /bucket?delete``) body.
+
+    Key and VersionId are taken byte for byte; Quiet is an xs:boolean.
+
+    Raises:
+      S3Error("MalformedXML"): as `parse_xml`; another root; no Object or more
+        than 1000; an Object with no Key, an empty Key, a repeated or unknown
+        element; a Quiet that is not a boolean or is repeated; other elements
+        under Delete.
+      S3Error("NotImplemented"): an Object with LastModifiedTime or Size
+        (conditions S3 has only for directory buckets).
+    """
+    root = parse_xml(body, max_bytes=max_bytes)
+    if root.tag != "Delete":
+        raise S3Error("MalformedXML")
+    objects: list[ObjectToDelete] = []
+    quiet: bool | None = None
+    for child in root:
+        if child.tag == "Object":
+            if len(objects) == DELETE_OBJECTS_KEYS_MAX:
+                raise S3Error("MalformedXML")
+            objects.append(_object_to_delete(child))
+        elif child.tag == "Quiet" and quiet is None:
+            value = _XML_BOOLEANS.get(_only_text(child).strip())
+            if value is None:
+                raise S3Error("MalformedXML")
+            quiet = value
+        else:
+            raise S3Error("MalformedXML")
+    if not objects:
+        raise S3Error("MalformedXML")
+    return DeleteObjectsRequest(tuple(objects), bool(quiet))
+
+
+def _object_to_delete(element: ET.Element) -> ObjectToDelete:
+    fields: dict[str, str] = {}
+    for child in element:
+        if child.tag not in _OBJECT_ELEMENTS or child.tag in fields:
+            raise S3Error("MalformedXML")
+        fields[child.tag] = _only_text(child)
+    for name in DIRECTORY_BUCKET_CONDITIONS:
+        if name in fields:
+            raise S3Error(
+                "NotImplemented",
+                message=f"DeleteObjects with {name} is not supported by this server.",
+            )
+    key = fields.get("Key", "")
+    if not key:
+        raise S3Error("MalformedXML")
+    return ObjectToDelete(key, fields.get("VersionId"), fields.get("ETag"))
+
+
+@dataclass(frozen=True)
+class DeletedObject:
+    """A ``<Deleted>`` entry: the key, and the VersionId the request named (if any)."""
+
+    key: str
+    version_id: str | None = None
+
+
+@dataclass(frozen=True)
+class DeleteFailure:
+    """An ``<Error>`` entry of a DeleteResult: the key, the VersionId the
+    request named (if any), S3's error code and message."""
+
+    key: str
+    version_id: str | None
+    code: str
+    message: str
+
+
+def delete_result_xml(
+    outcomes: Sequence[DeletedObject | DeleteFailure], *, quiet: bool
+) -> bytes:
+    """DeleteResult with one entry per outcome, in the order given; in Quiet
+    mode only the failures (an all-successful Quiet request is an empty result)."""
+    entries: list[Element] = []
+    for outcome in outcomes:
+        version = el("VersionId", outcome.version_id) if outcome.version_id is not None else None
+        if isinstance(outcome, DeleteFailure):
+            entries.append(
+                el(
+                    "Error",
+                    el("Key", outcome.key),
+                    version,
+                    el("Code", outcome.code),
+                    el("Message", outcome.message),
+                )
+            )
+        elif not quiet:
+            entries.append(el("Deleted", el("Key", outcome.key), version))
+    return render(s3_root("DeleteResult", *entries))
