@@ -25,6 +25,7 @@ run: install
 
 lint: install-test
 	$(BIN)/ruff check hamster tests bench
+	$(BIN)/lint-imports --no-cache
 
 typecheck: install-test
 	$(BIN)/mypy
