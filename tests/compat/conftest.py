@@ -122,6 +122,27 @@ def aws(server: Daemon, home: Path) -> Client:
 
 
 @pytest.fixture
+def s3cmd(server: Daemon, home: Path) -> Client:
+    config = home / "s3cfg"
+    hostport = f"{server.host}:{server.port}"
+    config.write_text(
+        "[default]\n"
+        f"access_key = {ACCESS_KEY}\n"
+        f"secret_key = {SECRET_KEY}\n"
+        f"host_base = {hostport}\n"
+        # No %(bucket)s in host_bucket: path-style addressing.
+        f"host_bucket = {hostport}\n"
+        f"bucket_location = {REGION}\n"
+        "use_https = False\n"
+        "signature_v2 = False\n"
+        "multipart_chunk_size_mb = 15\n"
+    )
+    return Client(
+        "s3cmd", [harness.binary("s3cmd"), "-c", str(config)], clean_env(home), home, server
+    )
+
+
+@pytest.fixture
 def curl(server: Daemon, home: Path) -> Client:
     """curl with `--aws-sigv4` credentials for the daemon (URLs are given per call)."""
     return Client(
@@ -137,4 +158,12 @@ def curl(server: Daemon, home: Path) -> Client:
         clean_env(home),
         home,
         server,
+    )
+
+
+@pytest.fixture(params=sorted(harness.BOTO3_CONFIGS))
+def s3(server: Daemon, request: pytest.FixtureRequest) -> Any:
+    """boto3 against the daemon, once per configuration of BOTO3_CONFIGS."""
+    return harness.boto3_client(
+        server, max_pool_connections=harness.THREADS, **harness.BOTO3_CONFIGS[request.param]
     )

@@ -9,12 +9,14 @@ daemon's warnings, into the assertion message.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
 import subprocess
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,6 +131,23 @@ class Client:
         return report(proc.args, proc.returncode, proc.stdout, proc.stderr, self.daemon)
 
 
+def s3api(aws: Client, *args: str) -> Any:
+    """An `aws s3api` call's JSON answer."""
+    out = aws.run("s3api", *args, "--output", "json")
+    return json.loads(out.stdout) if out.stdout.strip() else {}
+
+
+def moved(verb: str, out: str, bucket: str) -> list[str]:
+    """The keys named by `verb:` lines (upload/download/delete/copy) of an `aws s3` command."""
+    keys = []
+    for line in out.splitlines():
+        if line.startswith(f"{verb}: "):
+            match = re.search(rf"s3://{re.escape(bucket)}/(.*?)(?: to |$)", line)
+            assert match, f"unexpected line {line!r}"
+            keys.append(match.group(1))
+    return sorted(keys)
+
+
 def _text(data: str | bytes | None) -> str:
     if data is None:
         return ""
@@ -167,6 +186,34 @@ def boto3_client(daemon: Daemon, **config: Any) -> Any:
         region_name=REGION,
         config=Config(retries={"max_attempts": 1}, **config),
     )
+
+
+# boto3 as configured by default, and with checksums only when an operation requires
+# them (what many S3-compatible deployments set since boto3 1.36 made CRC32 the default).
+BOTO3_CONFIGS: dict[str, dict[str, str]] = {
+    "default": {},
+    "when_required": {
+        "request_checksum_calculation": "when_required",
+        "response_checksum_validation": "when_required",
+    },
+}
+THREADS = 8
+
+
+def parallel(fn: Callable[[str], Any], keys: Iterable[str]) -> list[Any]:
+    """`fn` over `keys` on THREADS threads, results in order."""
+    with ThreadPoolExecutor(THREADS) as pool:
+        return list(pool.map(fn, keys))
+
+
+def body_of(key: str) -> bytes:
+    """A small body that depends on its key (sizes 16 to 215 bytes)."""
+    return pseudo_random(f"body:{key}", 16 + len(key) * 7 % 200)
+
+
+def put_all(s3: Any, bucket: str, keys: Iterable[str]) -> None:
+    """PUT body_of(key) at every key, in parallel."""
+    parallel(lambda k: s3.put_object(Bucket=bucket, Key=k, Body=body_of(k)), keys)
 
 
 # -- what the daemon was asked ---------------------------------------------------------

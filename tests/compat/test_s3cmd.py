@@ -4,40 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from tests.compat import harness
 from tests.compat.harness import (
-    ACCESS_KEY,
-    REGION,
-    SECRET_KEY,
     Client,
     MiB,
     boto3_client,
-    clean_env,
 )
 from tests.daemon import Daemon
-
-
-@pytest.fixture
-def s3cmd(server: Daemon, home: Path) -> Client:
-    config = home / "s3cfg"
-    hostport = f"{server.host}:{server.port}"
-    config.write_text(
-        "[default]\n"
-        f"access_key = {ACCESS_KEY}\n"
-        f"secret_key = {SECRET_KEY}\n"
-        f"host_base = {hostport}\n"
-        # No %(bucket)s in host_bucket: path-style addressing.
-        f"host_bucket = {hostport}\n"
-        f"bucket_location = {REGION}\n"
-        "use_https = False\n"
-        "signature_v2 = False\n"
-        "multipart_chunk_size_mb = 15\n"
-    )
-    return Client(
-        "s3cmd", [harness.binary("s3cmd"), "-c", str(config)], clean_env(home), home, server
-    )
 
 
 def test_s3cmd_put_get_info_del(
