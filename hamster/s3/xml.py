@@ -153,10 +153,14 @@ def list_buckets_xml(
     buckets: Sequence[tuple[str, int]],
     *,
     region: str | None = None,
+    continuation_token: str | None = None,
+    prefix: str | None = None,
 ) -> bytes:
     """ListAllMyBucketsResult for (name, created_ns) pairs, in the order given.
 
     `region`, when given, is written as each bucket's BucketRegion (newer SDKs read it).
+    `continuation_token` (the next page's, when there is one) and `prefix`
+    (as requested) are ListBuckets pagination's elements.
     """
     entries = [
         el(
@@ -172,6 +176,8 @@ def list_buckets_xml(
             "ListAllMyBucketsResult",
             _owner(owner_id, owner_display_name),
             el("Buckets", *entries),
+            el("ContinuationToken", continuation_token) if continuation_token else None,
+            el("Prefix", prefix) if prefix is not None else None,
         )
     )
 
@@ -736,3 +742,175 @@ def delete_result_xml(
         elif not quiet:
             entries.append(el("Deleted", el("Key", outcome.key), version))
     return render(s3_root("DeleteResult", *entries))
+
+
+# -- listing: ListObjects, ListObjectsV2, ListObjectVersions ---------------------
+# Element order as S3 writes them (parsers look elements up by name). Every
+# key, prefix and marker is given as it goes on the wire: already URL-encoded
+# by the caller when the request asked for encoding-type=url.
+
+
+@dataclass(frozen=True)
+class ListedObject:
+    """One object of a listing page."""
+
+    key: str  # as on the wire
+    last_modified_ns: int
+    etag: str  # quoted
+    size: int
+    checksum_algorithm: str | None = None
+    checksum_type: str | None = None
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _optional(name: str, value: str | None) -> Element | None:
+    return el(name, value) if value is not None else None
+
+
+def _listed_checksum(o: ListedObject) -> tuple[Element | None, Element | None]:
+    return _optional("ChecksumAlgorithm", o.checksum_algorithm), _optional(
+        "ChecksumType", o.checksum_type
+    )
+
+
+def _contents(o: ListedObject, owner: Element | None) -> Element:
+    return el(
+        "Contents",
+        el("Key", o.key),
+        el("LastModified", format_iso8601(o.last_modified_ns)),
+        el("ETag", o.etag),
+        *_listed_checksum(o),
+        el("Size", str(o.size)),
+        owner,
+        el("StorageClass", "STANDARD"),
+    )
+
+
+def _common_prefixes(prefixes: Sequence[str]) -> list[Element]:
+    return [el("CommonPrefixes", el("Prefix", p)) for p in prefixes]
+
+
+def list_objects_xml(
+    *,
+    bucket: str,
+    prefix: str,
+    marker: str,
+    next_marker: str | None,
+    max_keys: int,
+    delimiter: str | None,
+    is_truncated: bool,
+    encoding_type: str | None,
+    contents: Sequence[ListedObject],
+    common_prefixes: Sequence[str],
+    owner: tuple[str, str],
+) -> bytes:
+    """ListBucketResult of ListObjects (v1); every Contents has its Owner, as in S3."""
+    owner_el = _owner(*owner)
+    return render(
+        s3_root(
+            "ListBucketResult",
+            el("Name", bucket),
+            el("Prefix", prefix),
+            el("Marker", marker),
+            _optional("NextMarker", next_marker),
+            el("MaxKeys", str(max_keys)),
+            _optional("Delimiter", delimiter),
+            _optional("EncodingType", encoding_type),
+            el("IsTruncated", _bool(is_truncated)),
+            *(_contents(o, owner_el) for o in contents),
+            *_common_prefixes(common_prefixes),
+        )
+    )
+
+
+def list_objects_v2_xml(
+    *,
+    bucket: str,
+    prefix: str,
+    continuation_token: str | None,
+    next_continuation_token: str | None,
+    key_count: int,
+    max_keys: int,
+    delimiter: str | None,
+    start_after: str | None,
+    is_truncated: bool,
+    encoding_type: str | None,
+    contents: Sequence[ListedObject],
+    common_prefixes: Sequence[str],
+    owner: tuple[str, str] | None,
+) -> bytes:
+    """ListBucketResult of ListObjectsV2; Owner in Contents only when given (fetch-owner)."""
+    owner_el = _owner(*owner) if owner is not None else None
+    return render(
+        s3_root(
+            "ListBucketResult",
+            el("Name", bucket),
+            el("Prefix", prefix),
+            _optional("ContinuationToken", continuation_token),
+            _optional("NextContinuationToken", next_continuation_token),
+            el("KeyCount", str(key_count)),
+            el("MaxKeys", str(max_keys)),
+            _optional("Delimiter", delimiter),
+            _optional("StartAfter", start_after),
+            _optional("EncodingType", encoding_type),
+            el("IsTruncated", _bool(is_truncated)),
+            *(_contents(o, owner_el) for o in contents),
+            *_common_prefixes(common_prefixes),
+        )
+    )
+
+
+def list_object_versions_xml(
+    *,
+    bucket: str,
+    prefix: str,
+    key_marker: str,
+    version_id_marker: str,
+    next_key_marker: str | None,
+    next_version_id_marker: str | None,
+    max_keys: int,
+    delimiter: str | None,
+    is_truncated: bool,
+    encoding_type: str | None,
+    versions: Sequence[ListedObject],
+    common_prefixes: Sequence[str],
+    owner: tuple[str, str],
+) -> bytes:
+    """ListVersionsResult of a bucket that was never versioned: each object is
+    its only version, VersionId ``null``, IsLatest true; no DeleteMarker."""
+    owner_el = _owner(*owner)
+    entries = [
+        el(
+            "Version",
+            el("Key", o.key),
+            el("VersionId", "null"),
+            el("IsLatest", "true"),
+            el("LastModified", format_iso8601(o.last_modified_ns)),
+            el("ETag", o.etag),
+            *_listed_checksum(o),
+            el("Size", str(o.size)),
+            el("StorageClass", "STANDARD"),
+            owner_el,
+        )
+        for o in versions
+    ]
+    return render(
+        s3_root(
+            "ListVersionsResult",
+            el("Name", bucket),
+            el("Prefix", prefix),
+            el("KeyMarker", key_marker),
+            el("VersionIdMarker", version_id_marker),
+            _optional("NextKeyMarker", next_key_marker),
+            _optional("NextVersionIdMarker", next_version_id_marker),
+            el("MaxKeys", str(max_keys)),
+            _optional("Delimiter", delimiter),
+            _optional("EncodingType", encoding_type),
+            el("IsTruncated", _bool(is_truncated)),
+            *entries,
+            *_common_prefixes(common_prefixes),
+        )
+    )
