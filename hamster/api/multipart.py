@@ -143,7 +143,7 @@ async def complete_multipart_upload(ctx: RequestContext) -> Response:
     validate_key(ctx.key)
     await ctx.owned_bucket()
     req = ctx.request
-    if_match, if_none_match_star = write_conditions(ctx)
+    conditions = write_conditions(ctx)
     checksum_type = req.header(checksums.TYPE_HEADER)
     if checksum_type is not None:
         checksum_type = checksum_type.strip().upper()
@@ -172,8 +172,7 @@ async def complete_multipart_upload(ctx: RequestContext) -> Response:
             key=ctx.key,
             upload_id=upload_id,
             parts=tuple(CompletedPart(p.part_number, p.etag, p.checksums) for p in parts),
-            if_match=if_match,
-            if_none_match_star=if_none_match_star,
+            conditions=conditions,
             checksum_type=checksum_type,
             checksum_value=checksum_value,
             object_size=object_size,

@@ -21,7 +21,7 @@ from hamster.http.messages import Response
 from hamster.s3 import checksums
 from hamster.s3 import etag as etags
 from hamster.s3.checksums import ChecksumRequest
-from hamster.s3.conditional import check_read_conditions
+from hamster.s3.conditional import WriteConditions, check_read_conditions
 from hamster.s3.errors import S3Error
 from hamster.s3.httpdate import format_http_date
 from hamster.s3.names import validate_key
@@ -147,18 +147,12 @@ def _expected_at_end(wanted: ChecksumRequest | None, body: AwsChunkedBody) -> by
     return from_trailer
 
 
-def write_conditions(ctx: RequestContext) -> tuple[str | None, bool]:
-    """A write's If-Match (unquoted ETag, "*" for any) and whether it has
-    ``If-None-Match: *`` (S3 supports no other If-None-Match on writes)."""
-    if_none_match = ctx.request.header("if-none-match")
-    if if_none_match is not None and if_none_match.strip() != "*":
-        raise S3Error(
-            "NotImplemented",
-            message="If-None-Match on writes supports only '*'.",
-            extra={"Header": "If-None-Match"},
-        )
-    if_match = ctx.request.header("if-match")
-    return (etags.unquote(if_match) if if_match is not None else None), if_none_match is not None
+def write_conditions(ctx: RequestContext) -> WriteConditions:
+    """A write's If-Match and If-None-Match (checked by storage at commit time)."""
+    return WriteConditions(
+        if_match=ctx.request.header("if-match"),
+        if_none_match=ctx.request.header("if-none-match"),
+    )
 
 
 def standard_headers(ctx: RequestContext) -> StandardHeaders:
@@ -193,7 +187,6 @@ async def put_object(ctx: RequestContext) -> Response:
     content_length = ctx.body.content_length
     if content_length is None:
         raise S3Error("MissingContentLength")
-    if_match, if_none_match_star = write_conditions(ctx)
     wanted, at_end = requested_checksum(ctx)
     put = PutRequest(
         bucket=ctx.bucket,
@@ -202,8 +195,7 @@ async def put_object(ctx: RequestContext) -> Response:
         user_metadata=user_metadata(ctx),
         content_length=content_length,
         content_md5=parse_content_md5(req.header("content-md5")),
-        if_match=if_match,
-        if_none_match_star=if_none_match_star,
+        conditions=write_conditions(ctx),
         checksum_algorithm=wanted.algorithm if wanted is not None else None,
         checksum_expected=wanted.expected if wanted is not None and at_end is None else None,
     )

@@ -15,8 +15,12 @@ Unparseable dates are ignored. Last-Modified is compared at one-second
 resolution (HTTP dates carry whole seconds).
 
 Writes (PutObject, CompleteMultipartUpload, CopyObject destination) have S3's
-2024 conditional writes: ``If-None-Match: *`` (the key must not exist) and
-``If-Match: etag`` (the key must exist with that ETag).
+conditional writes with the whole of HTTP's rules (`check_write_conditions`,
+called by storage at commit time, under the commit lock): If-Match and
+If-None-Match each take ``*`` or a list of ETags, quoted or not. If-None-Match
+naming the current object (``*`` names any) is 412, naming another is a
+normal write; If-Match on a missing key is 404 NoSuchKey, naming another
+ETag is 412.
 
 CopyObject's ``x-amz-copy-source-if-*`` headers are the read conditions on the
 source object, except that every failure is 412 (S3 never answers 304 to a copy).
@@ -24,11 +28,15 @@ source object, except that every failure is 412 (S3 never answers 304 to a copy)
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from hamster.s3.errors import S3Error
-from hamster.s3.etag import etag_matches, parse_etag_list
+from hamster.s3.etag import etag_matches
 from hamster.s3.httpdate import NS_PER_S, parse_http_date
 
 __all__ = [
+    "NO_CONDITIONS",
+    "WriteConditions",
     "check_copy_source_conditions",
     "check_read_conditions",
     "check_write_conditions",
@@ -113,11 +121,23 @@ def check_copy_source_conditions(
     raise S3Error("PreconditionFailed", extra={"Condition": header})
 
 
+@dataclass(frozen=True)
+class WriteConditions:
+    """A write's If-Match and If-None-Match: the raw header values (None when absent)."""
+
+    if_match: str | None = None
+    if_none_match: str | None = None
+
+    @property
+    def present(self) -> bool:
+        return self.if_match is not None or self.if_none_match is not None
+
+
+NO_CONDITIONS = WriteConditions()
+
+
 def check_write_conditions(
-    *,
-    if_match: str | None,
-    if_none_match: str | None,
-    current_etag: str | None,
+    conditions: WriteConditions, current_etag: str | None, *, key: str
 ) -> None:
     """Raise unless a conditional write may replace the current object.
 
@@ -125,23 +145,22 @@ def check_write_conditions(
     write are atomic.
 
     Args:
-      if_match, if_none_match: the raw request header values (None when absent).
-      current_etag: the ETag of the object now at the key, None if there is none.
+      conditions: the request's If-Match / If-None-Match.
+      current_etag: the ETag of the object now at the key (quoted or not),
+        None if there is none.
+      key: the object key (for NoSuchKey's details).
 
     Raises:
-      S3Error("NotImplemented"): If-None-Match with anything but ``*`` (S3
-        supports only the asterisk on writes).
-      S3Error("PreconditionFailed"): ``If-None-Match: *`` and the key exists, or
-        If-Match names another ETag.
+      S3Error("PreconditionFailed"): If-None-Match names the current object
+        (``*``, or a list with its ETag), or If-Match names none of it.
       S3Error("NoSuchKey"): If-Match and the key does not exist.
     """
-    if if_none_match is not None:
-        if parse_etag_list(if_none_match) != ["*"]:
-            raise S3Error("NotImplemented", extra={"Header": "If-None-Match"})
-        if current_etag is not None:
+    if_match, if_none_match = conditions.if_match, conditions.if_none_match
+    if if_none_match is not None and current_etag is not None:
+        if etag_matches(if_none_match, current_etag):
             raise S3Error("PreconditionFailed", extra={"Condition": "If-None-Match"})
     if if_match is not None:
         if current_etag is None:
-            raise S3Error("NoSuchKey")
+            raise S3Error("NoSuchKey", extra={"Key": key})
         if not etag_matches(if_match, current_etag):
             raise S3Error("PreconditionFailed", extra={"Condition": "If-Match"})

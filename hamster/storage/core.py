@@ -39,7 +39,7 @@ from hamster.storage.records import BucketInfo, ObjectInfo
 
 log = logging.getLogger("hamster.storage")
 
-__all__ = ["Batch", "Core", "check_preconditions", "no_such_bucket", "no_such_key"]
+__all__ = ["Batch", "Core", "no_such_bucket", "no_such_key"]
 
 
 def no_such_bucket(bucket: str) -> S3Error:
@@ -48,23 +48,6 @@ def no_such_bucket(bucket: str) -> S3Error:
 
 def no_such_key(key: str) -> S3Error:
     return S3Error("NoSuchKey", extra={"Key": key})
-
-
-def check_preconditions(
-    key: str, if_match: str | None, if_none_match_star: bool, current: ObjectInfo | None
-) -> None:
-    """Raise the S3Error a conditional write gets against `current`, if any.
-
-    `if_match`: unquoted ETag, "*" for any (key missing -> NoSuchKey);
-    `if_none_match_star`: the key must not exist.
-    """
-    if if_none_match_star and current is not None:
-        raise S3Error("PreconditionFailed", extra={"Condition": "If-None-Match"})
-    if if_match is not None:
-        if current is None:
-            raise no_such_key(key)
-        if if_match != "*" and if_match != current.etag:
-            raise S3Error("PreconditionFailed", extra={"Condition": "If-Match"})
 
 
 @dataclass

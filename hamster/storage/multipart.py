@@ -30,11 +30,12 @@ from dataclasses import dataclass
 
 from hamster import integrity
 from hamster.integrity import ChecksumValue
+from hamster.s3.conditional import NO_CONDITIONS, WriteConditions, check_write_conditions
 from hamster.s3.errors import S3Error
 from hamster.storage import parts as partlib
 from hamster.storage import records
 from hamster.storage.blobs import BodySource
-from hamster.storage.core import Core, check_preconditions
+from hamster.storage.core import Core
 from hamster.storage.parts import CompletedPart
 from hamster.storage.records import ObjectInfo, PartInfo, UploadInfo
 
@@ -82,8 +83,7 @@ class CompleteRequest:
     key: str
     upload_id: str
     parts: tuple[CompletedPart, ...]
-    if_match: str | None = None  # unquoted, "*" for any
-    if_none_match_star: bool = False
+    conditions: WriteConditions = NO_CONDITIONS  # If-Match / If-None-Match
     checksum_type: str | None = None  # x-amz-checksum-type
     checksum_value: tuple[str, str] | None = None  # (algorithm, header text)
     object_size: int | None = None  # x-amz-mp-object-size
@@ -300,7 +300,9 @@ class Uploads:
                 sent = integrity.parse_object_value(algorithm, text, len(chosen))
                 integrity.check(algorithm, sent, checksum.value)
             old = await core.get_object(req.bucket, req.key)
-            check_preconditions(req.key, req.if_match, req.if_none_match_star, old)
+            check_write_conditions(
+                req.conditions, None if old is None else old.etag, key=req.key
+            )
             info = ObjectInfo(
                 bucket=req.bucket,
                 key=req.key,

@@ -38,10 +38,11 @@ import trio
 from hamster import integrity
 from hamster.integrity import ChecksumValue
 from hamster.runtime import Runtime
+from hamster.s3.conditional import NO_CONDITIONS, WriteConditions, check_write_conditions
 from hamster.s3.errors import S3Error
 from hamster.storage import records
 from hamster.storage.blobs import BLOBS_DIR, TMP_DIR, BlobStore, BodySource, blob_path
-from hamster.storage.core import Core, check_preconditions, no_such_key
+from hamster.storage.core import Core, no_such_key
 from hamster.storage.fs import FileSystem, ReadableFile, RealFileSystem
 from hamster.storage.meta import LevelDBMetaStore, MetaStore
 from hamster.storage.multipart import Uploads
@@ -81,10 +82,9 @@ class PutRequest:
     content_length: int | None = None
     # 16 raw bytes from Content-MD5; mismatch -> BadDigest.
     content_md5: bytes | None = None
-    # Unquoted etag ("*": any): key missing -> NoSuchKey, mismatch -> PreconditionFailed.
-    if_match: str | None = None
-    # Key exists -> PreconditionFailed.
-    if_none_match_star: bool = False
+    # If-Match / If-None-Match, checked before the body is read and again at
+    # commit time (s3.conditional.check_write_conditions).
+    conditions: WriteConditions = NO_CONDITIONS
     # Larger body -> EntityTooLarge (the declared length is checked first).
     max_size_bytes: int = MAX_SIZE_BYTES
     # The additional checksum to compute and store (a `integrity.ALGORITHMS`
@@ -93,6 +93,10 @@ class PutRequest:
     # Its raw digest as the client sent it in a header; mismatch -> BadDigest.
     # (A value that comes only at the end of the body: see `put_object`.)
     checksum_expected: bytes | None = None
+
+
+def _etag(info: ObjectInfo | None) -> str | None:
+    return None if info is None else info.etag
 
 
 class ObjectReader:
@@ -390,9 +394,9 @@ class Store:
             header_value = req.checksum_expected
             expected_checksum = lambda: header_value  # noqa: E731
         await core.require_bucket(req.bucket)
-        if req.if_none_match_star or req.if_match is not None:
+        if req.conditions.present:
             current = await core.get_object(req.bucket, req.key)
-            check_preconditions(req.key, req.if_match, req.if_none_match_star, current)
+            check_write_conditions(req.conditions, _etag(current), key=req.key)
         blob_id = core.runtime.new_id()
         written = await core.blobs.write(
             blob_id,
@@ -423,7 +427,7 @@ class Store:
         async with core.transaction(new_blobs=[blob_id]) as batch:
             await core.require_bucket(req.bucket)
             old = await core.get_object(req.bucket, req.key)
-            check_preconditions(req.key, req.if_match, req.if_none_match_star, old)
+            check_write_conditions(req.conditions, _etag(old), key=req.key)
             assert old is None or blob_id not in old.blob_ids
             batch.put(records.object_key(req.bucket, req.key), records.encode_object(info))
             if old is not None:

@@ -284,6 +284,45 @@ def test_conditional_complete(s3: Any, bucket: str) -> None:
     assert s3.get_object(Bucket=bucket, Key="c")["Body"].read() == b"new"
 
 
+def test_conditional_complete_takes_etag_lists_and_star(s3: Any, bucket: str) -> None:
+    other = '"0123456789abcdef0123456789abcdef"'
+    body = hashlib.sha256(b"old").digest() * 5
+    s3.put_object(Bucket=bucket, Key="c", Body=body)
+    current = s3.head_object(Bucket=bucket, Key="c")["ETag"]
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="c")["UploadId"]
+    data = hashlib.sha256(b"new").digest() * 7
+    etag = s3.upload_part(Bucket=bucket, Key="c", UploadId=uid, PartNumber=1, Body=data)["ETag"]
+    parts = {"Parts": [{"PartNumber": 1, "ETag": etag}]}
+
+    def complete(key: str, upload_id: str, **conditions: str) -> Any:
+        return s3.complete_multipart_upload(
+            Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload=parts, **conditions
+        )
+
+    for conditions in (
+        {"IfMatch": other},
+        {"IfNoneMatch": current},
+        {"IfNoneMatch": f"{other}, {current.strip(chr(34))}"},
+    ):
+        with pytest.raises(ClientError) as e:
+            complete("c", uid, **conditions)
+        assert error_code(e) == (412, "PreconditionFailed"), conditions
+    assert s3.get_object(Bucket=bucket, Key="c")["Body"].read() == body
+    complete("c", uid, IfMatch=f"{other}, {current}", IfNoneMatch=other)
+    assert s3.get_object(Bucket=bucket, Key="c")["Body"].read() == data
+    # A missing key: If-Match "*" is 404; If-None-Match naming an ETag writes.
+    uid2 = s3.create_multipart_upload(Bucket=bucket, Key="fresh")["UploadId"]
+    etag = s3.upload_part(Bucket=bucket, Key="fresh", UploadId=uid2, PartNumber=1, Body=data)[
+        "ETag"
+    ]
+    parts = {"Parts": [{"PartNumber": 1, "ETag": etag}]}
+    with pytest.raises(ClientError) as e:
+        complete("fresh", uid2, IfMatch="*")
+    assert error_code(e) == (404, "NoSuchKey")
+    complete("fresh", uid2, IfNoneMatch=current)
+    assert s3.get_object(Bucket=bucket, Key="fresh")["Body"].read() == data
+
+
 def test_list_parts_and_uploads_paginate(s3: Any, bucket: str) -> None:
     uid = s3.create_multipart_upload(Bucket=bucket, Key="p")["UploadId"]
     for n in range(1, 8):

@@ -211,6 +211,49 @@ def test_conditional_writes(s3: Any, bucket: str) -> None:
     assert error_code(exc) == (404, "NoSuchKey")
 
 
+def body_of(name: str) -> bytes:
+    return hashlib.sha256(name.encode()).digest() * 3
+
+
+def test_conditional_put_takes_etag_lists_and_star(s3: Any, bucket: str) -> None:
+    """If-Match / If-None-Match with `*` or a list of ETags, quoted or not."""
+    etag = s3.put_object(Bucket=bucket, Key="l", Body=body_of("one"))["ETag"]
+    bare = etag.strip('"')
+    other = '"0123456789abcdef0123456789abcdef"'
+
+    def put(name: str, **conditions: str) -> str:
+        return str(s3.put_object(Bucket=bucket, Key="l", Body=body_of(name), **conditions)["ETag"])
+
+    def refused(name: str, **conditions: str) -> tuple[int, str]:
+        with pytest.raises(ClientError) as exc:
+            put(name, **conditions)
+        return error_code(exc)
+
+    # If-Match: a list naming the current ETag, quoted or not, or "*".
+    etag = put("two", IfMatch=f"{other}, {etag}")
+    etag = put("three", IfMatch=f"{other},{etag.strip(chr(34))}")
+    etag = put("four", IfMatch="*")
+    assert refused("x", IfMatch=f"{other}, {bare}") == (412, "PreconditionFailed")
+    assert refused("x", IfMatch=f'{other}, "deadbeef"') == (412, "PreconditionFailed")
+    # If-None-Match: naming the current ETag (alone, in a list, unquoted) is 412...
+    assert refused("x", IfNoneMatch=etag) == (412, "PreconditionFailed")
+    assert refused("x", IfNoneMatch=etag.strip('"')) == (412, "PreconditionFailed")
+    assert refused("x", IfNoneMatch=f"{other}, {etag}") == (412, "PreconditionFailed")
+    assert refused("x", IfNoneMatch="*") == (412, "PreconditionFailed")
+    assert s3.get_object(Bucket=bucket, Key="l")["Body"].read() == body_of("four")
+    # ...naming another is a normal write.
+    etag = put("five", IfNoneMatch=f'{other}, "deadbeef"')
+    assert s3.get_object(Bucket=bucket, Key="l")["Body"].read() == body_of("five")
+    assert s3.head_object(Bucket=bucket, Key="l")["ETag"] == etag
+    # A missing key: If-Match (even "*") is 404, If-None-Match with an ETag writes.
+    for value in ("*", etag, f"{other}, {etag}"):
+        with pytest.raises(ClientError) as exc:
+            s3.put_object(Bucket=bucket, Key="new", Body=body_of("n"), IfMatch=value)
+        assert error_code(exc) == (404, "NoSuchKey")
+    s3.put_object(Bucket=bucket, Key="new", Body=body_of("n"), IfNoneMatch=etag)
+    assert s3.get_object(Bucket=bucket, Key="new")["Body"].read() == body_of("n")
+
+
 def test_racing_if_none_match_puts(daemon: Any, bucket: str) -> None:
     from tests.e2e.conftest import ALICE, make_client
 

@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from hamster.s3.conditional import (
+    WriteConditions,
     check_copy_source_conditions,
     check_read_conditions,
     check_write_conditions,
@@ -271,31 +272,92 @@ def test_copy_source_conditions() -> None:
 
 # -- conditional writes -----------------------------------------------------------
 
+F = "0123456789abcdef0123456789abcdef-2"
+
+
+def write_outcome(
+    if_match: str | None, if_none_match: str | None, current: str | None
+) -> tuple[str, dict[str, str]] | None:
+    conditions = WriteConditions(if_match=if_match, if_none_match=if_none_match)
+    try:
+        check_write_conditions(conditions, current, key="k/ey")
+    except S3Error as e:
+        return e.code, dict(e.extra or {})
+    return None
+
+
+IF_MATCH_FAILED = ("PreconditionFailed", {"Condition": "If-Match"})
+IF_NONE_MATCH_FAILED = ("PreconditionFailed", {"Condition": "If-None-Match"})
+NO_SUCH_KEY = ("NoSuchKey", {"Key": "k/ey"})
+
 
 @pytest.mark.parametrize(
-    ("if_match", "if_none_match", "current", "code"),
+    ("if_match", "if_none_match", "current", "outcome"),
     [
         (None, None, None, None),
         (None, None, E, None),
+        # If-None-Match: "*" names any object; a list names its members.
         (None, "*", None, None),
-        (None, "*", E, "PreconditionFailed"),
-        (None, '"*"', E, "PreconditionFailed"),
+        (None, "*", E, IF_NONE_MATCH_FAILED),
+        (None, '"*"', E, IF_NONE_MATCH_FAILED),
+        (None, E, E, IF_NONE_MATCH_FAILED),
+        (None, f'"{E}"', E, IF_NONE_MATCH_FAILED),
+        (None, f'"{F}", "{E}"', E, IF_NONE_MATCH_FAILED),
+        (None, f"{F},{E}", f'"{E}"', IF_NONE_MATCH_FAILED),
+        (None, F, E, None),  # another ETag: a normal write
+        (None, f'"{F}", W/"x"', E, None),
+        (None, E, None, None),
+        # If-Match: "*" or a list; a missing key is NoSuchKey whatever it names.
         (E, None, E, None),
         (f'"{E}"', None, E, None),
         (E, None, f'"{E}"', None),
-        ("other", None, E, "PreconditionFailed"),
-        (E, None, None, "NoSuchKey"),
+        (f'"{F}", "{E}"', None, E, None),
+        (f"{F} , {E}", None, E, None),
+        (f'"{F}", "*"', None, E, None),
         ("*", None, E, None),
-        ("*", None, None, "NoSuchKey"),
-        (None, E, E, "NotImplemented"),  # S3 takes only '*' on writes
+        ("other", None, E, IF_MATCH_FAILED),
+        (f'"{F}", "other"', None, E, IF_MATCH_FAILED),
+        ("", None, E, IF_MATCH_FAILED),
+        (E, None, None, NO_SUCH_KEY),
+        ("*", None, None, NO_SUCH_KEY),
+        # Both: If-None-Match is looked at first.
+        (E, E, E, IF_NONE_MATCH_FAILED),
+        (E, F, E, None),
+        (F, "*", None, NO_SUCH_KEY),
     ],
 )
 def test_write_conditions(
-    if_match: str | None, if_none_match: str | None, current: str | None, code: str | None
+    if_match: str | None,
+    if_none_match: str | None,
+    current: str | None,
+    outcome: tuple[str, dict[str, str]] | None,
 ) -> None:
-    if code is None:
-        check_write_conditions(if_match=if_match, if_none_match=if_none_match, current_etag=current)
-        return
-    with pytest.raises(S3Error) as info:
-        check_write_conditions(if_match=if_match, if_none_match=if_none_match, current_etag=current)
-    assert info.value.code == code
+    assert write_outcome(if_match, if_none_match, current) == outcome
+
+
+etag_values = st.text(alphabet="0123456789abcdef", min_size=1, max_size=6)
+
+
+def header_of(members: list[str], quoted: list[bool]) -> str:
+    return ", ".join(f'"{m}"' if q else m for m, q in zip(members, quoted, strict=False))
+
+
+@given(
+    members=st.lists(etag_values | st.just("*"), min_size=1, max_size=5),
+    quoted=st.lists(st.booleans(), min_size=5, max_size=5),
+    current=st.none() | etag_values,
+    which=st.sampled_from(["if_match", "if_none_match"]),
+)
+def test_write_conditions_against_the_rules(
+    members: list[str], quoted: list[bool], current: str | None, which: str
+) -> None:
+    """If-Match passes iff the key exists and the list names it (or has *);
+    If-None-Match fails iff the key exists and the list names it (or has *)."""
+    header = header_of(members, quoted)
+    names_current = current is not None and ("*" in members or current in members)
+    if which == "if_match":
+        expected = None if names_current else (NO_SUCH_KEY if current is None else IF_MATCH_FAILED)
+        assert write_outcome(header, None, current) == expected
+    else:
+        expected = IF_NONE_MATCH_FAILED if names_current else None
+        assert write_outcome(None, header, current) == expected

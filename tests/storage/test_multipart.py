@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from hamster import integrity
 from hamster.integrity import ChecksumValue
 from hamster.runtime import Runtime
+from hamster.s3.conditional import WriteConditions
 from hamster.s3.errors import S3Error
 from hamster.storage import PutRequest, Store
 from hamster.storage.blobs import blob_path
@@ -32,6 +33,13 @@ from .test_write_order import RecordingFS, RecordingMeta
 
 OWNER = "AKIDOWNER"
 MIN_PART = 8
+
+# ``If-None-Match: *``: the key must not exist.
+ONLY_NEW = WriteConditions(if_none_match="*")
+
+
+def if_match(etag: str) -> WriteConditions:
+    return WriteConditions(if_match=etag)
 
 
 @pytest.fixture
@@ -309,17 +317,16 @@ async def test_conditional_complete(mp: Store) -> None:
     await three_part_object(mp)
     upload = await create(mp)
     p = await part(mp, upload, 1, b"new")
-    assert (
-        await code_of(complete(mp, upload, [p], if_none_match_star=True)) == "PreconditionFailed"
-    )
-    assert await code_of(complete(mp, upload, [p], if_match="0" * 32)) == "PreconditionFailed"
+    assert await code_of(complete(mp, upload, [p], conditions=ONLY_NEW)) == "PreconditionFailed"
+    other = if_match("0" * 32)
+    assert await code_of(complete(mp, upload, [p], conditions=other)) == "PreconditionFailed"
     current = await mp.head_object("bk", "k")
-    await complete(mp, upload, [p], if_match=current.etag)
+    await complete(mp, upload, [p], conditions=if_match(current.etag))
     assert await read(mp, "k") == b"new"
     upload2 = await create(mp, "fresh")
     p2 = await part(mp, upload2, 1, b"n")
-    assert await code_of(complete(mp, upload2, [p2], if_match="*")) == "NoSuchKey"
-    await complete(mp, upload2, [p2], if_none_match_star=True)
+    assert await code_of(complete(mp, upload2, [p2], conditions=if_match("*"))) == "NoSuchKey"
+    await complete(mp, upload2, [p2], conditions=ONLY_NEW)
 
 
 # --- blob lifetimes -----------------------------------------------------------

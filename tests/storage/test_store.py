@@ -10,6 +10,7 @@ import pytest
 import trio
 
 from hamster.runtime import Runtime
+from hamster.s3.conditional import WriteConditions
 from hamster.s3.errors import S3Error
 from hamster.storage import ObjectInfo, PutRequest, Store
 from hamster.storage.blobs import blob_path
@@ -18,6 +19,13 @@ from hamster.storage.fs import ReadableFile
 from .bodies import BytesBody, FailingBody, GatedBody, checksum_mismatch
 
 OWNER = "AKIDOWNER"
+
+# ``If-None-Match: *``: the key must not exist.
+ONLY_NEW = WriteConditions(if_none_match="*")
+
+
+def if_match(etag: str) -> WriteConditions:
+    return WriteConditions(if_match=etag)
 
 
 async def read_all(store: Store, bucket: str, key: str) -> bytes:
@@ -282,10 +290,10 @@ async def test_memory_flat_buffering(bk: Store) -> None:
 
 
 async def test_if_none_match_star(bk: Store) -> None:
-    await put(bk, "k", b"1", if_none_match_star=True)
+    await put(bk, "k", b"1", conditions=ONLY_NEW)
     body = BytesBody(b"2")
     with pytest.raises(S3Error) as e:
-        await bk.put_object(PutRequest(bucket="bk", key="k", if_none_match_star=True), body)
+        await bk.put_object(PutRequest(bucket="bk", key="k", conditions=ONLY_NEW), body)
     assert e.value.code == "PreconditionFailed"
     assert body.reads == 0  # failed fast
     assert await read_all(bk, "bk", "k") == b"1"
@@ -293,15 +301,15 @@ async def test_if_none_match_star(bk: Store) -> None:
 
 async def test_if_match(bk: Store) -> None:
     with pytest.raises(S3Error) as e:
-        await put(bk, "k", b"1", if_match="abc")
+        await put(bk, "k", b"1", conditions=if_match("abc"))
     assert e.value.code == "NoSuchKey"
     first = await put(bk, "k", b"1")
     with pytest.raises(S3Error) as e:
-        await put(bk, "k", b"2", if_match="0" * 32)
+        await put(bk, "k", b"2", conditions=if_match("0" * 32))
     assert e.value.code == "PreconditionFailed"
-    second = await put(bk, "k", b"2", if_match=first.etag)
+    second = await put(bk, "k", b"2", conditions=if_match(first.etag))
     assert await read_all(bk, "bk", "k") == b"2"
-    await put(bk, "k", b"3", if_match="*")
+    await put(bk, "k", b"3", conditions=if_match("*"))
     assert second.etag != first.etag
     assert len(data_dir_files(bk, "blobs")) == 1
 
@@ -315,7 +323,7 @@ async def test_racing_if_none_match_star_puts_have_one_winner(bk: Store) -> None
     async def run(name: str, body: GatedBody) -> None:
         try:
             outcomes[name] = await bk.put_object(
-                PutRequest(bucket="bk", key="k", if_none_match_star=True), body
+                PutRequest(bucket="bk", key="k", conditions=ONLY_NEW), body
             )
         except S3Error as exc:
             outcomes[name] = exc.code
