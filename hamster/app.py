@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
-from hamster.api import buckets, multipart, objects
+from hamster.api import buckets, copy, multipart, objects
 from hamster.api.context import RequestContext
 from hamster.auth.payload import verified_body
 from hamster.auth.verify import authenticate
@@ -43,6 +43,8 @@ HANDLERS: dict[Op, Handler] = {
     Op.HeadObject: objects.head_object,
     Op.DeleteObject: objects.delete_object,
     Op.GetObjectAcl: objects.get_object_acl,
+    Op.CopyObject: copy.copy_object,
+    Op.UploadPartCopy: copy.upload_part_copy,
     Op.CreateMultipartUpload: multipart.create_multipart_upload,
     Op.UploadPart: multipart.upload_part,
     Op.CompleteMultipartUpload: multipart.complete_multipart_upload,

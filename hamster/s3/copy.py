@@ -16,6 +16,7 @@ What this file holds, each with S3's codes and messages:
   answers; some servers say InvalidRange).
 - `parse_directive`: ``x-amz-metadata-directive`` / ``x-amz-tagging-directive``.
 - `check_copy_source_size` (5 GiB) and `check_not_copy_to_itself`.
+- `parse_checksum_algorithm`: the algorithm a copy's checksum is computed with.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import enum
 import re
 from dataclasses import dataclass
 
+from hamster.integrity import DIGEST_BYTES
+from hamster.s3.checksums import UNSUPPORTED_MESSAGE
 from hamster.s3.errors import S3Error
 from hamster.s3.request import parse_query, percent_decode
 
@@ -37,6 +40,7 @@ __all__ = [
     "check_copy_source_size",
     "check_not_copy_to_itself",
     "check_source_version",
+    "parse_checksum_algorithm",
     "parse_copy_source",
     "parse_copy_source_range",
     "parse_directive",
@@ -208,3 +212,18 @@ def check_not_copy_to_itself(
     changes nothing: only REPLACE makes copying an object onto itself legal."""
     if (source.bucket, source.key) == (bucket, key) and directive is Directive.COPY:
         raise S3Error("InvalidRequest", COPY_TO_ITSELF_MESSAGE)
+
+
+def parse_checksum_algorithm(value: str | None) -> str | None:
+    """The ``x-amz-checksum-algorithm`` of a copy: the algorithm the new object's
+    checksum is computed with (None: the source's).
+
+    Raises:
+      S3Error("InvalidRequest"): an algorithm S3 does not have (S3's message).
+    """
+    if value is None:
+        return None
+    algorithm = value.strip().upper()
+    if algorithm not in DIGEST_BYTES:
+        raise S3Error("InvalidRequest", UNSUPPORTED_MESSAGE)
+    return algorithm

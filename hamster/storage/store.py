@@ -27,11 +27,13 @@ after an overwrite or delete removes its name (POSIX semantics).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Any
 
 import trio
 
@@ -42,12 +44,21 @@ from hamster.s3.conditional import NO_CONDITIONS, WriteConditions, check_write_c
 from hamster.s3.errors import S3Error
 from hamster.storage import records
 from hamster.storage.blobs import BLOBS_DIR, TMP_DIR, BlobStore, BodySource, blob_path
+from hamster.storage.copy import (
+    CopyRequest,
+    NewMetadata,
+    PartCopyRequest,
+    SpanBody,
+    damaged_source,
+    source_checksum,
+    source_md5,
+)
 from hamster.storage.core import Core, no_such_key
 from hamster.storage.fs import FileSystem, ReadableFile, RealFileSystem
 from hamster.storage.meta import LevelDBMetaStore, MetaStore
-from hamster.storage.multipart import Uploads
+from hamster.storage.multipart import PartRequest, Uploads
 from hamster.storage.parts import MIN_PART_BYTES
-from hamster.storage.records import BucketInfo, ObjectInfo
+from hamster.storage.records import BucketInfo, ObjectInfo, PartInfo
 from hamster.storage.recovery import RecoveryReport, recover
 
 log = logging.getLogger("hamster.storage")
@@ -60,6 +71,8 @@ __all__ = [
     "BodySource",
     "BucketInfo",
     "ChecksumValue",
+    "CopyRequest",
+    "NewMetadata",
     "ObjectInfo",
     "ObjectReader",
     "PutRequest",
@@ -97,6 +110,14 @@ class PutRequest:
 
 def _etag(info: ObjectInfo | None) -> str | None:
     return None if info is None else info.etag
+
+
+def _with_metadata(base: ObjectInfo, req: CopyRequest, **changes: Any) -> ObjectInfo:
+    """`base` with `changes` and, for a REPLACE copy, the request's metadata."""
+    if req.metadata is not None:
+        changes.update(req.metadata.headers)
+        changes["user_metadata"] = req.metadata.user_metadata
+    return dataclasses.replace(base, bucket=req.bucket, key=req.key, **changes)
 
 
 class ObjectReader:
@@ -358,9 +379,7 @@ class Store:
                 await blobs.unpin(info.blob_ids)
                 raise
             return ObjectReader(info, file, self.fs, blobs)
-        log.error(
-            "object %s/%s: blob %s is missing; refusing to serve it", bucket, key, previous
-        )
+        log.error("object %s/%s: blob %s is missing; refusing to serve it", bucket, key, previous)
         raise S3Error("InternalError", message=f"The data of object {key!r} is missing.")
 
     async def put_object(
@@ -442,6 +461,150 @@ class Store:
             if old is not None:
                 batch.delete(records.object_key(bucket, key))
                 batch.discard_after(old.blob_ids)
+
+    # --- server-side copy (copy.py) -----------------------------------------
+
+    async def copy_object(
+        self, req: CopyRequest, *, check_source: Callable[[ObjectInfo], None]
+    ) -> ObjectInfo:
+        """Copy req.source_bucket/req.source_key to req.bucket/req.key (CopyObject).
+
+        Args:
+          req: what to copy where, and the destination's conditions.
+          check_source: called with the source's record before a byte is
+            copied (the copy source conditions, the size limit); raises the
+            S3Error the request gets.
+
+        A copy onto itself that keeps the checksum algorithm changes only the
+        record: the new one points at the same blob(s), none is copied or
+        removed (if the object changes meanwhile, the bytes opened are
+        copied instead). Any other copy streams the source into a new blob
+        (see copy.py) and commits it like a PUT, the old destination's
+        blobs removed afterwards. The new object's ETag is the MD5 of its
+        bytes and its checksum FULL_OBJECT.
+
+        Raises: NoSuchBucket / NoSuchKey (source or destination bucket),
+        what `check_source` raises, PreconditionFailed / NoSuchKey (the
+        destination's conditions), InternalError for a damaged source.
+        """
+        core = self.core
+        await core.require_bucket(req.bucket)
+        async with await self.open_object(req.source_bucket, req.source_key) as reader:
+            source = reader.info
+            check_source(source)
+            if req.conditions.present:  # fail fast
+                current = await core.get_object(req.bucket, req.key)
+                check_write_conditions(req.conditions, _etag(current), key=req.key)
+            kept = source.checksum.algorithm if source.checksum is not None else None
+            if req.onto_itself and req.checksum_algorithm in (None, kept):
+                info = await self._copy_record(req, source)
+                if info is not None:
+                    return info
+            algorithm = req.checksum_algorithm or kept or integrity.DEFAULT_ALGORITHM
+            blob_id = core.runtime.new_id()
+            body = SpanBody(reader, 0, source.size)
+            expected = source_checksum(source, 0, source.size, algorithm)
+            try:
+                with damaged_source(source):
+                    written = await core.blobs.write(
+                        blob_id,
+                        body,
+                        content_length=source.size,
+                        max_size_bytes=MAX_SIZE_BYTES,
+                        content_md5=source_md5(source, 0, source.size),
+                        checksum_algorithm=algorithm,
+                        expected_checksum=(lambda: expected) if expected is not None else None,
+                    )
+            finally:
+                await body.aclose()
+            assert written.checksum is not None and written.size == source.size
+            info = _with_metadata(
+                source,
+                req,
+                size=written.size,
+                etag=written.md5.hex(),
+                last_modified_ns=core.runtime.now_ns(),
+                blob_id=blob_id,
+                checksum=ChecksumValue(algorithm, written.checksum, integrity.FULL_OBJECT),
+                parts=(),
+            )
+            async with core.transaction(new_blobs=[blob_id]) as batch:
+                await core.require_bucket(req.bucket)
+                old = await core.get_object(req.bucket, req.key)
+                check_write_conditions(req.conditions, _etag(old), key=req.key)
+                batch.put(records.object_key(req.bucket, req.key), records.encode_object(info))
+                if old is not None:
+                    # The source's own blobs, for a copy onto itself: still
+                    # pinned by `reader`, they go when it closes.
+                    batch.discard_after(old.blob_ids)
+            return info
+
+    async def _copy_record(self, req: CopyRequest, source: ObjectInfo) -> ObjectInfo | None:
+        """A copy onto itself, record only; None (nothing written) if the
+        object is no longer the one `source` describes."""
+        core = self.core
+        async with core.transaction() as batch:
+            await core.require_bucket(req.bucket)
+            current = await core.get_object(req.bucket, req.key)
+            check_write_conditions(req.conditions, _etag(current), key=req.key)
+            if current is None or (current.blob_ids, current.etag) != (
+                source.blob_ids,
+                source.etag,
+            ):
+                return None
+            info = _with_metadata(current, req, last_modified_ns=core.runtime.now_ns())
+            batch.put(records.object_key(req.bucket, req.key), records.encode_object(info))
+            # Nothing to discard: the new record points at the old one's blobs.
+        return info
+
+    async def upload_part_copy(
+        self,
+        req: PartCopyRequest,
+        *,
+        select: Callable[[ObjectInfo], tuple[int, int]],
+    ) -> tuple[PartInfo, ChecksumValue | None]:
+        """Store part req.part_number of an upload as bytes of a source object
+        (UploadPartCopy), exactly as `Uploads.upload_part` stores a part: its
+        ETag the MD5 of the bytes, its checksum of the upload's algorithm
+        (CRC64NVME if it names none), which is also the one answered.
+
+        Args:
+          select: called with the source's record before a byte is copied;
+            returns (start, length) of the bytes to copy or raises (the copy
+            source conditions, the range).
+
+        Raises: NoSuchUpload, NoSuchBucket / NoSuchKey (the source), what
+        `select` raises, InternalError for a damaged source.
+        """
+        upload = await self.uploads.get(req.bucket, req.key, req.upload_id)
+        algorithm = upload.checksum_algorithm
+        async with await self.open_object(req.source_bucket, req.source_key) as reader:
+            source = reader.info
+            start, length = select(source)
+            assert 0 <= start and 0 <= length and start + length <= source.size
+            expected = (
+                source_checksum(source, start, length, algorithm) if algorithm is not None else None
+            )
+            body = SpanBody(reader, start, length)
+            try:
+                with damaged_source(source):
+                    return await self.uploads.upload_part(
+                        PartRequest(
+                            bucket=req.bucket,
+                            key=req.key,
+                            upload_id=req.upload_id,
+                            part_number=req.part_number,
+                            content_length=length,
+                            content_md5=source_md5(source, start, length),
+                            # The upload's algorithm, computed here: a part
+                            # copy carries no client checksum to check.
+                            checksum_algorithm=algorithm,
+                            checksum_expected=expected,
+                        ),
+                        body,
+                    )
+            finally:
+                await body.aclose()
 
     async def iter_objects(
         self, bucket: str, prefix: str = "", start_after: str = ""

@@ -17,6 +17,7 @@ from hamster.s3.copy import (
     check_copy_source_size,
     check_not_copy_to_itself,
     check_source_version,
+    parse_checksum_algorithm,
     parse_copy_source,
     parse_copy_source_range,
     parse_directive,
@@ -260,3 +261,14 @@ def test_copy_to_itself() -> None:
     with pytest.raises(S3Error) as e:
         check_not_copy_to_itself(source, "b", "k", Directive.COPY)
     assert (e.value.code, e.value.text) == ("InvalidRequest", COPY_TO_ITSELF_MESSAGE)
+
+
+def test_checksum_algorithm() -> None:
+    assert parse_checksum_algorithm(None) is None
+    assert parse_checksum_algorithm("crc32") == "CRC32"
+    assert parse_checksum_algorithm(" SHA256 ") == "SHA256"
+    for bad in ("MD5", "", "crc"):
+        with pytest.raises(S3Error) as e:
+            parse_checksum_algorithm(bad)
+        assert e.value.code == "InvalidRequest"
+        assert e.value.text.startswith("Checksum algorithm provided is unsupported.")
