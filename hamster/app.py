@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
-from hamster.api import buckets, copy, multipart, objects
+from hamster.api import buckets, copy, delete, multipart, objects
 from hamster.api.context import RequestContext
 from hamster.auth.payload import verified_body
 from hamster.auth.verify import authenticate
@@ -42,6 +42,7 @@ HANDLERS: dict[Op, Handler] = {
     Op.GetObject: objects.get_object,
     Op.HeadObject: objects.head_object,
     Op.DeleteObject: objects.delete_object,
+    Op.DeleteObjects: delete.delete_objects,
     Op.GetObjectAcl: objects.get_object_acl,
     Op.CopyObject: copy.copy_object,
     Op.UploadPartCopy: copy.upload_part_copy,

@@ -30,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -72,6 +72,7 @@ __all__ = [
     "BucketInfo",
     "ChecksumValue",
     "CopyRequest",
+    "DeleteTarget",
     "NewMetadata",
     "ObjectInfo",
     "ObjectReader",
@@ -118,6 +119,17 @@ def _with_metadata(base: ObjectInfo, req: CopyRequest, **changes: Any) -> Object
         changes.update(req.metadata.headers)
         changes["user_metadata"] = req.metadata.user_metadata
     return dataclasses.replace(base, bucket=req.bucket, key=req.key, **changes)
+
+
+@dataclass(frozen=True)
+class DeleteTarget:
+    """A key for `Store.delete_objects`, and its condition: `if_match` the
+    ETag the current object must have, as the client sent it (quoted or not,
+    ``*`` for any; checked like If-Match by `check_write_conditions`: mismatch
+    -> PreconditionFailed, key missing -> NoSuchKey), None for none."""
+
+    key: str
+    if_match: str | None = None
 
 
 class ObjectReader:
@@ -605,6 +617,40 @@ class Store:
                     )
             finally:
                 await body.aclose()
+
+    async def delete_objects(
+        self, bucket: str, targets: Sequence[DeleteTarget]
+    ) -> list[S3Error | None]:
+        """Delete many keys of `bucket` in ONE transaction (one synced batch).
+
+        Returns, per target in order, None when the key is gone (deleted now,
+        or never there) or the S3Error its condition got (`DeleteTarget`);
+        the others are deleted all the same. A key named twice is deleted
+        once and reported for each. The blobs of the deleted objects are
+        removed after the batch is durable (those an open reader pinned, when
+        it closes). NoSuchBucket, before anything, for a missing bucket.
+        """
+        core = self.core
+        outcomes: list[S3Error | None] = []
+        async with core.transaction() as batch:
+            await core.require_bucket(bucket)
+            deleted: set[str] = set()
+            for target in targets:
+                current = None
+                if target.key not in deleted:
+                    current = await core.get_object(bucket, target.key)
+                try:
+                    conditions = WriteConditions(if_match=target.if_match)
+                    check_write_conditions(conditions, _etag(current), key=target.key)
+                except S3Error as error:
+                    outcomes.append(error)
+                    continue
+                outcomes.append(None)
+                if current is not None:
+                    deleted.add(target.key)
+                    batch.delete(records.object_key(bucket, target.key))
+                    batch.discard_after(current.blob_ids)
+        return outcomes
 
     async def iter_objects(
         self, bucket: str, prefix: str = "", start_after: str = ""
