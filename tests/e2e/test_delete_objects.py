@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from hamster.s3.required_integrity import MISSING_MESSAGE
 from tests.daemon import Daemon
 from tests.e2e.conftest import ALICE, error_code, make_client
+from tests.e2e.rawhttp import aws_chunked_request, connect, read_response, request_bytes
 
 SPECIAL_KEYS = [
     "plus+sign",
@@ -324,3 +325,36 @@ def test_no_integrity_header_is_refused(plain: Any, s3: Any, bucket: str) -> Non
     assert error_code(e) == (400, "InvalidRequest")
     assert e.value.response["Error"]["Message"] == MISSING_MESSAGE
     assert exists(s3, bucket, "k")
+
+
+@pytest.mark.parametrize("right", [True, False])
+def test_a_crc32_trailer_of_an_aws_chunked_body(
+    daemon: Daemon, s3: Any, bucket: str, right: bool
+) -> None:
+    """The checksum at the end of a signed aws-chunked body, as SDKs stream over TLS."""
+    put_all(s3, bucket, ["k"])
+    body = b'<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Object><Key>k</Key></Object></Delete>'
+    crc = zlib.crc32(body if right else body + b" ")
+    path = f"/{bucket}?delete"
+    headers, encoded = aws_chunked_request(
+        "POST",
+        daemon.endpoint,
+        path,
+        ALICE,
+        [body[:40], body[40:]],
+        mode="STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER",
+        headers={"Content-Encoding": "aws-chunked"},
+        trailers=[("x-amz-checksum-crc32", b64(crc.to_bytes(4, "big")))],
+    )
+    headers["Content-Length"] = str(len(encoded))
+    with connect(daemon.host, daemon.port) as sock:
+        sock.sendall(request_bytes("POST", path, headers, encoded))
+        response = read_response(sock)
+    if right:
+        assert response.status == 200, response.body
+        assert b"<Deleted><Key>k</Key></Deleted>" in response.body
+        assert not exists(s3, bucket, "k")
+    else:
+        assert response.status == 400
+        assert b"<Code>BadDigest</Code>" in response.body
+        assert exists(s3, bucket, "k")
