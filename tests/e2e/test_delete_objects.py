@@ -149,6 +149,16 @@ def test_a_thousand_keys_go_in_one_request(
     assert "x-amz-checksum-crc32" in sent[0]
 
 
+def test_a_thousand_keys_of_1024_bytes(s3: Any, bucket: str) -> None:
+    """The largest request S3 takes: 1000 keys of 1024 UTF-8 bytes each."""
+    keys = [f"{n:04d}/" + "é日" * 203 + "x" * (1024 - 5 - 5 * 203) for n in range(1000)]
+    assert {len(k.encode()) for k in keys} == {1024}
+    put_all(s3, bucket, keys[::97])
+    response = s3.delete_objects(Bucket=bucket, Delete={"Objects": objects(keys)})
+    assert deleted_keys(response) == keys
+    assert existing(s3, bucket, keys[::97]) == []
+
+
 def test_more_than_a_thousand_keys_is_malformed_and_deletes_nothing(s3: Any, bucket: str) -> None:
     keys = [f"k{n}" for n in range(1001)]
     put_all(s3, bucket, keys[:3])
