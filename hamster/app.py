@@ -44,6 +44,7 @@ HANDLERS: dict[Op, Handler] = {
     Op.DeleteObject: objects.delete_object,
     Op.DeleteObjects: delete.delete_objects,
     Op.GetObjectAcl: objects.get_object_acl,
+    Op.GetObjectTagging: objects.get_object_tagging,
     Op.CopyObject: copy.copy_object,
     Op.UploadPartCopy: copy.upload_part_copy,
     Op.CreateMultipartUpload: multipart.create_multipart_upload,

@@ -26,7 +26,7 @@ from hamster.s3.errors import S3Error
 from hamster.s3.httpdate import format_http_date
 from hamster.s3.names import validate_key
 from hamster.s3.ranges import content_range, parse_range
-from hamster.s3.xml import acl_xml
+from hamster.s3.xml import acl_xml, empty_tagging_xml
 from hamster.storage.records import StandardHeaders
 from hamster.storage.store import ObjectInfo, ObjectReader, PutRequest
 
@@ -324,3 +324,11 @@ async def get_object_acl(ctx: RequestContext) -> Response:
     await ctx.owned_bucket()
     await ctx.store.head_object(ctx.bucket, ctx.key)
     return xml_response(acl_xml(owner_id(ctx.user), ctx.user.name))
+
+
+async def get_object_tagging(ctx: RequestContext) -> Response:
+    """The object's tags: always none (see `empty_tagging_xml`)."""
+    validate_key(ctx.key)
+    await ctx.owned_bucket()
+    await ctx.store.head_object(ctx.bucket, ctx.key)
+    return xml_response(empty_tagging_xml())

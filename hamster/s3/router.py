@@ -49,6 +49,7 @@ class Op(enum.Enum):
     DeleteObjects = "DeleteObjects"
     CopyObject = "CopyObject"
     GetObjectAcl = "GetObjectAcl"
+    GetObjectTagging = "GetObjectTagging"
     CreateMultipartUpload = "CreateMultipartUpload"
     UploadPart = "UploadPart"
     UploadPartCopy = "UploadPartCopy"
@@ -185,6 +186,7 @@ ROUTES: tuple[Route, ...] = (
     _ok("POST", _O, None, Op.CompleteMultipartUpload, requires=("uploadId",)),
     _ok("POST", _O, "uploads", Op.CreateMultipartUpload),
     _ok("GET", _O, "acl", Op.GetObjectAcl),
+    _ok("GET", _O, "tagging", Op.GetObjectTagging),
     # -- S3 has these; Hamster v0.1 answers 501 NotImplemented ----------------
     _no("POST", _B, None, "PostObject"),
     _no("OPTIONS", _B, None, "OptionsPreflight"),
@@ -209,6 +211,7 @@ ROUTES: tuple[Route, ...] = (
         )
         for method, verb in (("GET", "Get"), ("PUT", "Put"), ("DELETE", "Delete"))
         if not (method == "DELETE" and keyword != "tagging")
+        and (method, keyword) != ("GET", "tagging")  # GetObjectTagging: always empty
     ),
     *(
         _no(method, _B, keyword, f"{verb}{name}")

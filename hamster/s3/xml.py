@@ -914,3 +914,11 @@ def list_object_versions_xml(
             *_common_prefixes(common_prefixes),
         )
     )
+
+
+def empty_tagging_xml() -> bytes:
+    """GetObjectTagging for an object without tags (objects here never have
+    any: x-amz-tagging is refused). The aws CLI asks for the source's tags
+    before every multipart copy (``aws s3 cp s3://b/k s3://b/k2`` of 8 MiB
+    or more) and stops if it gets no answer."""
+    return render(s3_root("Tagging", el("TagSet")))

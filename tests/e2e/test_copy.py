@@ -714,3 +714,20 @@ def test_managed_copy_uses_upload_part_copy(s3: Any, bucket: str) -> None:
     # Below the threshold it is one CopyObject.
     s3.copy({"Bucket": bucket, "Key": "big"}, bucket, "big-copy2")
     assert read(s3, bucket, "big-copy2") == data
+
+
+def test_object_tagging_is_empty(s3: Any, s3_bob: Any, bucket: str) -> None:
+    """The aws CLI reads the source's tags before a multipart copy."""
+    s3.put_object(Bucket=bucket, Key="t", Body=b"tagless")
+    assert s3.get_object_tagging(Bucket=bucket, Key="t")["TagSet"] == []
+    assert s3.get_object_tagging(Bucket=bucket, Key="t", VersionId="null")["TagSet"] == []
+    for client, key, code in (
+        (s3, "missing", (404, "NoSuchKey")),
+        (s3_bob, "t", (403, "AccessDenied")),
+    ):
+        with pytest.raises(ClientError) as exc:
+            client.get_object_tagging(Bucket=bucket, Key=key)
+        assert error_code(exc) == code
+    with pytest.raises(ClientError) as exc:
+        s3.put_object_tagging(Bucket=bucket, Key="t", Tagging={"TagSet": []})
+    assert error_code(exc) == (501, "NotImplemented")

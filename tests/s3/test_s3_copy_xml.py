@@ -10,7 +10,13 @@ from botocore.parsers import create_parser
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hamster.s3.xml import S3_NS, copy_object_result_xml, copy_part_result_xml, parse_xml
+from hamster.s3.xml import (
+    S3_NS,
+    copy_object_result_xml,
+    copy_part_result_xml,
+    empty_tagging_xml,
+    parse_xml,
+)
 
 MODEL = botocore.session.get_session().get_service_model("s3")
 T_NS = 1_700_000_000_123_000_000  # 2023-11-14T22:13:20.123Z
@@ -88,3 +94,10 @@ def test_every_checksum_element_reads_back(algorithm: str, value: str, ns: int) 
         result = parse(operation, body)[shape]
         assert result["Checksum" + algorithm] == value
         assert int(result["LastModified"].timestamp()) == ns // 10**9
+
+
+def test_empty_tagging() -> None:
+    body = empty_tagging_xml()
+    assert parse("GetObjectTagging", body)["TagSet"] == []
+    root = parse_xml(body)
+    assert (root.tag, [c.tag for c in root]) == ("Tagging", ["TagSet"])

@@ -56,6 +56,7 @@ AWS_EXAMPLES: list[tuple[str, str, Op]] = [
     ("GET", "/?location", Op.GetBucketLocation),
     ("GET", "/?versioning", Op.GetBucketVersioning),
     ("GET", "/my-image.jpg", Op.GetObject),
+    ("GET", "/example-object?tagging", Op.GetObjectTagging),
     (
         "GET",
         "/Junk3.txt?response-cache-control=No-cache&response-content-disposition=attachment"
@@ -201,7 +202,6 @@ NOT_IMPLEMENTED: list[tuple[str, str]] = [
     ("GET", "/?session"),
     ("GET", "/{Key+}?legal-hold&versionId=VersionId"),
     ("GET", "/{Key+}?retention"),
-    ("GET", "/example-object?tagging"),
     ("GET", "/quotes/Nelson?torrent"),
     ("GET", "/k?attributes"),
     ("PUT", "/?acl"),
