@@ -12,17 +12,30 @@ from hypothesis import strategies as st
 
 from hamster.s3.errors import S3Error
 from hamster.storage import PutRequest, Store
+from hamster.storage.copy import CopyRequest, NewMetadata
+from hamster.storage.records import StandardHeaders
 
 from .bodies import BytesBody
 from .conftest import make_runtime
 
 KEYS = st.sampled_from(["a", "a/b", "b", "é", "a\x00", ""])
 Op = tuple[str, str, bytes]
+HEADERS = StandardHeaders(
+    content_type="text/copied",
+    content_encoding=None,
+    content_disposition=None,
+    content_language=None,
+    cache_control=None,
+    expires=None,
+)
 OPS = st.lists(
     st.one_of(
         st.tuples(st.just("put"), KEYS, st.binary(max_size=64)),
         st.tuples(st.just("bad_put"), KEYS, st.binary(min_size=1, max_size=64)),
         st.tuples(st.just("delete"), KEYS, st.just(b"")),
+        # Copy KEY to the key encoded in the bytes; onto itself, only the record changes.
+        st.tuples(st.just("copy"), KEYS, KEYS.map(str.encode)),
+        st.tuples(st.just("copy"), KEYS, st.just(b"")).map(lambda t: (t[0], t[1], t[1].encode())),
         st.tuples(st.just("reopen"), st.just(""), st.just(b"")),
     ),
     max_size=25,
@@ -63,6 +76,15 @@ async def run_ops(data_dir: str, ops: list[Op]) -> None:
             elif op == "delete":
                 await store.delete_object("bk", key)
                 model.pop(key, None)
+            elif op == "copy":
+                dst = data.decode()
+                req = CopyRequest("bk", key, "bk", dst, metadata=NewMetadata(HEADERS))
+                try:
+                    await store.copy_object(req, check_source=lambda _info: None)
+                except S3Error as exc:
+                    assert exc.code == "NoSuchKey" and key not in model
+                else:
+                    model[dst] = model[key]
             else:
                 await store.close()
                 store = await Store.open(data_dir, runtime)
