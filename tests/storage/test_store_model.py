@@ -78,9 +78,9 @@ async def run_ops(data_dir: str, ops: list[Op]) -> None:
                 model.pop(key, None)
             elif op == "copy":
                 dst = data.decode()
-                req = CopyRequest("bk", key, "bk", dst, metadata=NewMetadata(HEADERS))
+                copy = CopyRequest("bk", key, "bk", dst, metadata=NewMetadata(HEADERS))
                 try:
-                    await store.copy_object(req, check_source=lambda _info: None)
+                    await store.copy_object(copy, check_source=lambda _info: None)
                 except S3Error as exc:
                     assert exc.code == "NoSuchKey" and key not in model
                 else:
