@@ -12,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
-from hamster.api import buckets, copy, delete, multipart, objects
+from hamster.api import buckets, copy, delete, listing, multipart, objects
 from hamster.api.context import RequestContext
 from hamster.auth.payload import verified_body
 from hamster.auth.verify import authenticate
@@ -31,13 +31,16 @@ log = logging.getLogger("hamster.app")
 Handler = Callable[[RequestContext], Awaitable[Response]]
 
 HANDLERS: dict[Op, Handler] = {
-    Op.ListBuckets: buckets.list_buckets,
+    Op.ListBuckets: listing.list_buckets,
     Op.CreateBucket: buckets.create_bucket,
     Op.DeleteBucket: buckets.delete_bucket,
     Op.HeadBucket: buckets.head_bucket,
     Op.GetBucketLocation: buckets.get_bucket_location,
     Op.GetBucketVersioning: buckets.get_bucket_versioning,
     Op.GetBucketAcl: buckets.get_bucket_acl,
+    Op.ListObjects: listing.list_objects,
+    Op.ListObjectsV2: listing.list_objects_v2,
+    Op.ListObjectVersions: listing.list_object_versions,
     Op.PutObject: objects.put_object,
     Op.GetObject: objects.get_object,
     Op.HeadObject: objects.head_object,

@@ -1,5 +1,6 @@
-"""Bucket operations: ListBuckets, CreateBucket, DeleteBucket, HeadBucket,
-GetBucketLocation, and the trivially truthful GetBucketVersioning / GetBucketAcl."""
+"""Bucket operations: CreateBucket, DeleteBucket, HeadBucket, GetBucketLocation,
+and the trivially truthful GetBucketVersioning / GetBucketAcl (ListBuckets is
+in listing.py)."""
 
 from __future__ import annotations
 
@@ -8,20 +9,10 @@ from hamster.http.messages import Response
 from hamster.s3.names import validate_bucket_name
 from hamster.s3.xml import (
     acl_xml,
-    list_buckets_xml,
     location_xml,
     parse_create_bucket_configuration,
     versioning_xml,
 )
-
-
-async def list_buckets(ctx: RequestContext) -> Response:
-    buckets = [
-        (b.name, b.created_ns)
-        for b in await ctx.store.list_buckets()
-        if b.owner == ctx.user.access_key
-    ]
-    return xml_response(list_buckets_xml(owner_id(ctx.user), ctx.user.name, buckets))
 
 
 async def create_bucket(ctx: RequestContext) -> Response:

@@ -18,6 +18,7 @@ CRC64NVME FULL_OBJECT checksum, S3's default since 2025.
 
 from __future__ import annotations
 
+from contextlib import aclosing
 from urllib.parse import quote
 
 from hamster import integrity
@@ -34,6 +35,7 @@ from hamster.http.messages import Response
 from hamster.s3 import checksums
 from hamster.s3 import etag as etags
 from hamster.s3.errors import S3Error
+from hamster.s3.listing import Action, Lister, encoder, parse_encoding_type
 from hamster.s3.names import validate_key
 from hamster.s3.xml import (
     COMPLETE_XML_MAX_BYTES,
@@ -47,6 +49,7 @@ from hamster.s3.xml import (
 )
 from hamster.storage.multipart import CompleteRequest, NewUpload, PartRequest
 from hamster.storage.parts import PART_NUMBER_MAX, CompletedPart, parse_part_number
+from hamster.storage.records import UploadInfo
 
 LIST_MAX = 1000
 INT32_MAX = 2**31 - 1
@@ -247,10 +250,6 @@ async def list_parts(ctx: RequestContext) -> Response:
     )
 
 
-def _url(text: str) -> str:
-    return quote(text, safe="/")
-
-
 async def list_multipart_uploads(ctx: RequestContext) -> Response:
     await ctx.owned_bucket()
     req = ctx.request
@@ -259,13 +258,7 @@ async def list_multipart_uploads(ctx: RequestContext) -> Response:
     key_marker = req.q("key-marker") or ""
     # S3 ignores upload-id-marker without key-marker.
     upload_id_marker = (req.q("upload-id-marker") or "") if key_marker else ""
-    encoding_type = req.q("encoding-type")
-    if encoding_type is not None and encoding_type != "url":
-        raise S3Error(
-            "InvalidArgument",
-            "Invalid Encoding Method specified in Request",
-            extra={"ArgumentName": "encoding-type", "ArgumentValue": encoding_type},
-        )
+    encoding_type = parse_encoding_type(req.q("encoding-type"))
     max_uploads = _int_argument(
         ctx,
         "max-uploads",
@@ -273,40 +266,49 @@ async def list_multipart_uploads(ctx: RequestContext) -> Response:
         "Argument max-uploads must be an integer between 0 and 2147483647",
     )
     limit = min(max_uploads, LIST_MAX)
-    encode = _url if encoding_type == "url" else (lambda text: text)
+    encode = encoder(encoding_type)
 
-    uploads: list[ListedUpload] = []
-    prefixes: list[str] = []
-    truncated = False
-    next_key: str | None = None
-    next_id: str | None = None
-    async for upload in ctx.store.uploads.iter_uploads(
-        ctx.bucket, prefix, key_marker, upload_id_marker
-    ):
-        rolled: str | None = None
-        if delimiter is not None:
-            cut = upload.key.find(delimiter, len(prefix))
-            if cut >= 0:
-                rolled = upload.key[: cut + len(delimiter)]
-        if rolled is not None and (rolled == key_marker or (prefixes and prefixes[-1] == rolled)):
-            continue  # already listed, on this page or an earlier one
-        if len(uploads) + len(prefixes) >= limit:
-            truncated = True
+    # The listing rules are hamster.s3.listing's; the scan starts after
+    # (key-marker, upload-id-marker) and seeks past each common prefix.
+    lister: Lister[UploadInfo] = Lister(
+        prefix=prefix, delimiter=delimiter, marker=key_marker, max_keys=limit
+    )
+    after, after_id, skip_under = key_marker, upload_id_marker, False
+    if lister.start.skip_under:
+        after, after_id, skip_under = lister.start.after, "", True
+    while not lister.done:
+        scan = ctx.store.uploads.iter_uploads(
+            ctx.bucket, prefix, after, after_id, skip_under=skip_under
+        )
+        seek: str | None = None
+        async with aclosing(scan) as uploads_found:
+            async for upload in uploads_found:
+                step = lister.feed(upload.key, upload)
+                if step.action is Action.SEEK:
+                    seek = step.prefix
+                    break
+                if step.action is Action.STOP:
+                    break
+        if seek is None:
             break
-        if rolled is not None:
-            prefixes.append(rolled)
-            next_key, next_id = rolled, ""
-        else:
-            uploads.append(
-                ListedUpload(
-                    key=encode(upload.key),
-                    upload_id=upload.upload_id,
-                    initiated_ns=upload.initiated_ns,
-                    checksum_algorithm=upload.checksum_algorithm,
-                    checksum_type=upload.checksum_type,
-                )
-            )
-            next_key, next_id = upload.key, upload.upload_id
+        after, after_id, skip_under = seek, "", True
+    page = lister.finish()
+    uploads = [
+        ListedUpload(
+            key=encode(u.key),
+            upload_id=u.upload_id,
+            initiated_ns=u.initiated_ns,
+            checksum_algorithm=u.checksum_algorithm,
+            checksum_type=u.checksum_type,
+        )
+        for u in page.contents
+    ]
+    prefixes = page.common_prefixes
+    truncated = page.is_truncated
+    next_key = page.next_marker
+    next_id: str | None = None
+    if next_key is not None:
+        next_id = "" if page.last_is_prefix else page.contents[-1].upload_id
     return xml_response(
         list_multipart_uploads_xml(
             bucket=ctx.bucket,

@@ -26,6 +26,7 @@ from hamster.s3.errors import S3Error
 from hamster.s3.httpdate import format_http_date
 from hamster.s3.names import validate_key
 from hamster.s3.ranges import content_range, parse_range
+from hamster.s3.versions import check_version_id
 from hamster.s3.xml import acl_xml, empty_tagging_xml
 from hamster.storage.records import StandardHeaders
 from hamster.storage.store import ObjectInfo, ObjectReader, PutRequest
@@ -283,6 +284,7 @@ def _failed_condition(ctx: RequestContext) -> str:
 async def head_object(ctx: RequestContext) -> Response:
     validate_key(ctx.key)
     await ctx.owned_bucket()
+    check_version_id(ctx.key, ctx.request.q("versionId"))
     info = await ctx.store.head_object(ctx.bucket, ctx.key)
     response, _, _ = _read_response(ctx, info)
     return response
@@ -291,6 +293,7 @@ async def head_object(ctx: RequestContext) -> Response:
 async def get_object(ctx: RequestContext) -> Response:
     validate_key(ctx.key)
     await ctx.owned_bucket()
+    check_version_id(ctx.key, ctx.request.q("versionId"))
     if ctx.request.has_q("partNumber"):
         raise S3Error("NotImplemented", message="GetObject by partNumber is not supported yet.")
     reader = await ctx.store.open_object(ctx.bucket, ctx.key)
@@ -315,6 +318,7 @@ async def _stream(reader: ObjectReader, start: int, length: int) -> AsyncIterato
 async def delete_object(ctx: RequestContext) -> Response:
     validate_key(ctx.key)
     await ctx.owned_bucket()
+    check_version_id(ctx.key, ctx.request.q("versionId"))
     await ctx.store.delete_object(ctx.bucket, ctx.key)
     return Response(204)
 
@@ -322,6 +326,7 @@ async def delete_object(ctx: RequestContext) -> Response:
 async def get_object_acl(ctx: RequestContext) -> Response:
     validate_key(ctx.key)
     await ctx.owned_bucket()
+    check_version_id(ctx.key, ctx.request.q("versionId"))
     await ctx.store.head_object(ctx.bucket, ctx.key)
     return xml_response(acl_xml(owner_id(ctx.user), ctx.user.name))
 

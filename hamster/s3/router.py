@@ -11,9 +11,11 @@ come before general ones (PutObject).
 Rows whose op is None are operations S3 has and Hamster v0.1 does not:
 they answer 501 NotImplemented, an honest no. A method that no row of the
 resource knows answers 405 MethodNotAllowed with an ``Allow`` header listing
-the methods that resource does know. Versioned access (``versionId`` other
-than ``null``) is refused the way S3 refuses it on a bucket that has never
-had versioning: 400 InvalidArgument.
+the methods that resource does know. Versioned access is answered the way
+S3 answers it on a bucket that has never had versioning (`hamster.s3.versions`):
+a malformed ``versionId`` is 400 InvalidArgument here; a well-formed one other
+than ``null`` is 404 NoSuchVersion, raised here for every operation but
+those in `VERSION_ID_OPS`, whose handlers raise it once the bucket is found.
 
 The table mirrors Garage's ``src/api/s3/router.rs`` and is tested against the
 request lines of AWS's API reference examples.
@@ -24,10 +26,21 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from hamster.s3 import versions
 from hamster.s3.errors import S3Error
 from hamster.s3.request import S3Request
 
-__all__ = ["KEYWORDS", "ROUTES", "Op", "Route", "Target", "allowed_methods", "route", "target_of"]
+__all__ = [
+    "KEYWORDS",
+    "ROUTES",
+    "VERSION_ID_OPS",
+    "Op",
+    "Route",
+    "Target",
+    "allowed_methods",
+    "route",
+    "target_of",
+]
 
 
 class Op(enum.Enum):
@@ -42,6 +55,7 @@ class Op(enum.Enum):
     GetBucketAcl = "GetBucketAcl"
     ListObjects = "ListObjects"
     ListObjectsV2 = "ListObjectsV2"
+    ListObjectVersions = "ListObjectVersions"
     PutObject = "PutObject"
     GetObject = "GetObject"
     HeadObject = "HeadObject"
@@ -171,6 +185,7 @@ ROUTES: tuple[Route, ...] = (
     _ok("GET", _B, "location", Op.GetBucketLocation),
     _ok("GET", _B, "versioning", Op.GetBucketVersioning),
     _ok("GET", _B, "acl", Op.GetBucketAcl),
+    _ok("GET", _B, "versions", Op.ListObjectVersions),
     _ok("GET", _B, "uploads", Op.ListMultipartUploads),
     _ok("POST", _B, "delete", Op.DeleteObjects),
     # -- objects --------------------------------------------------------------
@@ -194,7 +209,6 @@ ROUTES: tuple[Route, ...] = (
     _no("PUT", _B, "acl", "PutBucketAcl"),
     _no("PUT", _O, "acl", "PutObjectAcl"),
     _no("PUT", _B, "versioning", "PutBucketVersioning"),
-    _no("GET", _B, "versions", "ListObjectVersions"),
     _no("GET", _O, "attributes", "GetObjectAttributes"),
     _no("POST", _O, "restore", "RestoreObject"),
     _no("POST", _O, "select", "SelectObjectContent"),
@@ -282,8 +296,10 @@ def route(req: S3Request) -> Op:
         this method takes together (``HEAD ?uploadId``).
       S3Error("MethodNotAllowed"): the resource has no such method; the
         error carries ``Allow`` and S3's ``Method`` / ``ResourceType`` elements.
-      S3Error("InvalidArgument"): ``versionId`` other than ``null`` (no
-        bucket is ever versioned), or ``list-type`` other than 2.
+      S3Error("InvalidArgument"): a malformed ``versionId``, or
+        ``list-type`` other than 2.
+      S3Error("NoSuchVersion"): a well-formed ``versionId`` other than
+        ``null`` for an operation not in `VERSION_ID_OPS`.
     """
     target = target_of(req)
     if target is Target.SERVICE:
@@ -329,14 +345,17 @@ def route(req: S3Request) -> Op:
     raise _method_not_allowed(req.method, target, allowed)
 
 
+# Operations whose handlers answer a well-formed versionId (NoSuchVersion
+# after the bucket checks; ``null`` is the current object).
+VERSION_ID_OPS = frozenset({Op.GetObject, Op.HeadObject, Op.DeleteObject, Op.GetObjectAcl})
+
+
 def _check_arguments(req: S3Request, op: Op) -> None:
     version_id = req.q("versionId")
-    if version_id is not None and version_id != "null":
-        raise S3Error(
-            "InvalidArgument",
-            "Invalid version id specified",
-            extra={"ArgumentName": "versionId", "ArgumentValue": version_id},
-        )
+    versions.refuse_malformed(version_id)
+    if version_id is not None and version_id != versions.NULL_VERSION:
+        if op not in VERSION_ID_OPS:
+            raise S3Error("NoSuchVersion", extra={"Key": req.key or "", "VersionId": version_id})
     if op is Op.ListObjectsV2:
         list_type = req.q("list-type")
         if list_type != "2":

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 
 from hamster import integrity
@@ -137,16 +137,27 @@ class Uploads:
         ]
 
     async def iter_uploads(
-        self, bucket: str, prefix: str = "", key_marker: str = "", upload_id_marker: str = ""
-    ) -> AsyncIterator[UploadInfo]:
+        self,
+        bucket: str,
+        prefix: str = "",
+        key_marker: str = "",
+        upload_id_marker: str = "",
+        *,
+        skip_under: bool = False,
+    ) -> AsyncGenerator[UploadInfo, None]:
         """Uploads of `bucket` whose key starts with `prefix`, by key then upload
         id, after the markers as S3 has them: with `upload_id_marker`, uploads of
         `key_marker` with a greater id and then greater keys; without it, keys
-        greater than `key_marker` only."""
+        greater than `key_marker` only. With `skip_under` (no upload id
+        marker), keys that start with `key_marker` are skipped too (a listing
+        seeking past a common prefix; see `Store.iter_objects`)."""
+        assert not (skip_under and upload_id_marker)
         await self._core.require_bucket(bucket)
         base = records.upload_prefix(bucket)
         after: bytes | None = None
-        if key_marker:
+        if key_marker and skip_under:
+            after = base + key_marker.encode() + b"\xff"
+        elif key_marker:
             after = base + key_marker.encode() + b"\x00"
             after += upload_id_marker.encode() if upload_id_marker else b"\xff"
         async for meta_key, value in self._core.meta.scan(

@@ -30,7 +30,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -55,7 +55,7 @@ from hamster.storage.copy import (
 )
 from hamster.storage.core import Core, no_such_key
 from hamster.storage.fs import FileSystem, ReadableFile, RealFileSystem
-from hamster.storage.meta import LevelDBMetaStore, MetaStore
+from hamster.storage.meta import SCAN_BATCH_ENTRIES, LevelDBMetaStore, MetaStore
 from hamster.storage.multipart import PartRequest, Uploads
 from hamster.storage.parts import MIN_PART_BYTES
 from hamster.storage.records import BucketInfo, ObjectInfo, PartInfo
@@ -65,6 +65,8 @@ log = logging.getLogger("hamster.storage")
 
 META_DIR = "meta"
 MAX_SIZE_BYTES = 5 * 1024**3
+# The first metadata read of `Store.iter_objects` (later ones grow).
+LIST_FIRST_BATCH = 8
 OPEN_RETRIES_MAX = 8
 
 __all__ = [
@@ -653,15 +655,39 @@ class Store:
         return outcomes
 
     async def iter_objects(
-        self, bucket: str, prefix: str = "", start_after: str = ""
-    ) -> AsyncIterator[ObjectInfo]:
+        self, bucket: str, prefix: str = "", start_after: str = "", *, skip_under: bool = False
+    ) -> AsyncGenerator[ObjectInfo, None]:
         """Objects of `bucket` whose key starts with `prefix` and sorts after
         `start_after`, in key order (UTF-8 bytes), read lazily.
 
+        With `skip_under`, every key that starts with `start_after` is skipped
+        too: a listing that has rolled them up into one common prefix restarts
+        its scan here instead of reading them. The scan then starts after
+        ``start_after`` + 0xff, which sorts after every key under it (valid
+        UTF-8 never contains 0xff) and before every greater key.
+
+        The first read is small and later ones grow (`LIST_FIRST_BATCH`
+        entries, then 4x up to the metadata store's batch): a listing that
+        seeks after a few keys reads few.
+
         NoSuchBucket (at the first iteration) if the bucket does not exist.
         """
+        assert start_after or not skip_under
         await self.core.require_bucket(bucket)
         base = records.object_prefix(bucket)
-        after = base + start_after.encode() if start_after else None
-        async for _key, value in self.meta.scan(base + prefix.encode(), start_after=after):
-            yield records.decode_object(bucket, value)
+        after: bytes | None = None
+        if start_after:
+            after = base + start_after.encode() + (b"\xff" if skip_under else b"")
+        want = LIST_FIRST_BATCH
+        while True:
+            # Each batch is read whole (the scan ends at `want`), so no scan is
+            # left open when the caller stops early.
+            batch = [
+                kv async for kv in self.meta.scan(base + prefix.encode(), after, limit=want)
+            ]
+            for _key, value in batch:
+                yield records.decode_object(bucket, value)
+            if len(batch) < want:
+                return
+            after = batch[-1][0]
+            want = min(want * 4, SCAN_BATCH_ENTRIES)

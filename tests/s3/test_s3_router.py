@@ -55,6 +55,8 @@ AWS_EXAMPLES: list[tuple[str, str, Op]] = [
     ("GET", "/?acl", Op.GetBucketAcl),
     ("GET", "/?location", Op.GetBucketLocation),
     ("GET", "/?versioning", Op.GetBucketVersioning),
+    ("GET", "/?versions", Op.ListObjectVersions),
+    ("GET", "/?versions&prefix=photos/2006/&delimiter=/", Op.ListObjectVersions),
     ("GET", "/my-image.jpg", Op.GetObject),
     ("GET", "/example-object?tagging", Op.GetObjectTagging),
     (
@@ -194,8 +196,6 @@ NOT_IMPLEMENTED: list[tuple[str, str]] = [
     ("GET", "/?requestPayment"),
     ("GET", "/?tagging"),
     ("GET", "/?website"),
-    ("GET", "/?versions"),
-    ("GET", "/?versions&prefix=photos/2006/&delimiter=/"),
     ("GET", "/?metrics&id=Documents"),
     ("GET", "/?inventory"),
     ("GET", "/?intelligent-tiering"),
@@ -271,6 +271,21 @@ def test_version_id_other_than_null_is_refused() -> None:
         "ArgumentValue": "3/L4kqtJlcpXroDTDmpUMLUo",
     }
     assert route(req("GET", "/myObject?versionId=null")) is Op.GetObject
+    with pytest.raises(S3Error) as info:
+        route(req("GET", "/myObject?versionId="))
+    assert info.value.code == "InvalidArgument"
+
+
+def test_well_formed_version_id_is_no_such_version() -> None:
+    """A well-formed id passes routing where the handler answers NoSuchVersion
+    after its bucket checks, and is NoSuchVersion here everywhere else."""
+    well_formed = "Ud4N8aQsNiIl9Izeas5gxgEq9ZBzj.Ic"
+    for method, op in (("GET", Op.GetObject), ("HEAD", Op.HeadObject), ("DELETE", Op.DeleteObject)):
+        assert route(req(method, "/myObject?versionId=" + well_formed)) is op
+    with pytest.raises(S3Error) as info:
+        route(req("PUT", "/myObject?versionId=" + well_formed))
+    assert info.value.code == "NoSuchVersion" and info.value.status == 404
+    assert info.value.extra == {"Key": "myObject", "VersionId": well_formed}
 
 
 def test_list_type_other_than_2_is_refused() -> None:
