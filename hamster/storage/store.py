@@ -27,6 +27,7 @@ after an overwrite or delete removes its name (POSIX semantics).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -503,7 +504,7 @@ class Store:
         """
         core = self.core
         await core.require_bucket(req.bucket)
-        async with await self.open_object(req.source_bucket, req.source_key) as reader:
+        async with self._open_source(req.source_bucket, req.source_key) as reader:
             source = reader.info
             check_source(source)
             if req.conditions.present:  # fail fast
@@ -553,6 +554,17 @@ class Store:
                     batch.discard_after(old.blob_ids)
             return info
 
+    @contextlib.asynccontextmanager
+    async def _open_source(self, bucket: str, key: str) -> AsyncIterator[ObjectReader]:
+        """A copy's source, opened; closed (and its blobs unpinned) shielded,
+        so a cancelled copy cannot leave them pinned, never to be removed."""
+        reader = await self.open_object(bucket, key)
+        try:
+            yield reader
+        finally:
+            with trio.CancelScope(shield=True):
+                await reader.aclose()
+
     async def _copy_record(self, req: CopyRequest, source: ObjectInfo) -> ObjectInfo | None:
         """A copy onto itself, record only; None (nothing written) if the
         object is no longer the one `source` describes."""
@@ -592,7 +604,7 @@ class Store:
         """
         upload = await self.uploads.get(req.bucket, req.key, req.upload_id)
         algorithm = upload.checksum_algorithm
-        async with await self.open_object(req.source_bucket, req.source_key) as reader:
+        async with self._open_source(req.source_bucket, req.source_key) as reader:
             source = reader.info
             start, length = select(source)
             assert 0 <= start and 0 <= length and start + length <= source.size

@@ -9,13 +9,14 @@ from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
+import trio
 
 from hamster import integrity
 from hamster.s3.errors import S3Error
 from hamster.storage import ObjectInfo, PutRequest, Store
 from hamster.storage.blobs import blob_dir, blob_path, tmp_path
 from hamster.storage.copy import CopyRequest, NewMetadata, PartCopyRequest, SpanBody
-from hamster.storage.fs import RealFileSystem
+from hamster.storage.fs import RealFileSystem, WritableFile
 from hamster.storage.meta import LevelDBMetaStore, MetaStore
 from hamster.storage.multipart import NewUpload
 from hamster.storage.records import StandardHeaders
@@ -301,3 +302,65 @@ async def test_span_body_hands_reader_chunks_through() -> None:
             out += chunk
         await span.aclose()
         assert out == body[123:9123]
+
+
+class GatedWriteFS(RecordingFS):
+    """Blob writes wait for `gate` once `armed`; `writing` is set when one does."""
+
+    def __init__(self, root: str) -> None:
+        super().__init__(RealFileSystem(root), [])
+        self.armed = False
+        self.writing = trio.Event()
+        self.gate = trio.Event()
+
+    async def open_write(self, path: str) -> WritableFile:
+        inner = await super().open_write(path)
+        if not self.armed:
+            return inner
+        fs = self
+
+        class Gated:
+            async def write(self, data: bytes | bytearray | memoryview) -> None:
+                fs.writing.set()
+                await fs.gate.wait()
+                await inner.write(data)
+
+            async def sync(self) -> None:
+                await inner.sync()
+
+            async def close(self) -> None:
+                await inner.close()
+
+        return Gated()
+
+
+async def test_cancelled_copy_still_releases_its_source(tmp_path: Path) -> None:
+    """A copy cancelled mid-stream while its source is overwritten: the old
+    source blob (pinned by the copy, its removal waiting) is removed when the
+    copy lets go, and the half-written copy leaves nothing."""
+    data_dir = tmp_path / "d"
+    fs = GatedWriteFS(str(data_dir))
+    store = await Store.open(str(data_dir), make_runtime(), fs=fs)
+    try:
+        await store.create_bucket("bk", OWNER, "us-east-1")
+        old = await put(store, "src", data(3_000_000, "old"))
+        fs.armed = True
+        async with trio.open_nursery() as nursery:
+            cancel = trio.CancelScope()
+
+            async def run_copy() -> None:
+                with cancel:
+                    await copy(store, "src", "dst")
+
+            nursery.start_soon(run_copy)
+            await fs.writing.wait()
+            fs.armed = False
+            new = await put(store, "src", data(10, "new"))
+            assert (data_dir / blob_path(old.blob_id)).exists()  # pinned by the copy
+            cancel.cancel()
+        assert not (data_dir / blob_path(old.blob_id)).exists()
+        assert files_under(data_dir, "blobs") == [new.blob_id]
+        assert files_under(data_dir, "tmp") == []
+        assert await store.get_object_info("bk", "dst") is None
+    finally:
+        await store.close()
