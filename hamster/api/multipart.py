@@ -24,7 +24,6 @@ from urllib.parse import quote
 from hamster import integrity
 from hamster.api.context import RequestContext, owner_id, xml_response
 from hamster.api.objects import (
-    parse_content_md5,
     refuse_unsupported_write_headers,
     requested_checksum,
     standard_headers,
@@ -37,6 +36,7 @@ from hamster.s3 import etag as etags
 from hamster.s3.errors import S3Error
 from hamster.s3.listing import Action, Lister, encoder, parse_encoding_type
 from hamster.s3.names import validate_key
+from hamster.s3.required_integrity import parse_content_md5
 from hamster.s3.xml import (
     COMPLETE_XML_MAX_BYTES,
     ListedPart,

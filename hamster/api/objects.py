@@ -9,8 +9,6 @@ whole object, never for a range.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 from collections.abc import AsyncIterator, Callable
 
@@ -26,6 +24,7 @@ from hamster.s3.errors import S3Error
 from hamster.s3.httpdate import format_http_date
 from hamster.s3.names import validate_key
 from hamster.s3.ranges import content_range, parse_range
+from hamster.s3.required_integrity import parse_content_md5
 from hamster.s3.versions import check_version_id
 from hamster.s3.xml import acl_xml, empty_tagging_xml
 from hamster.storage.records import StandardHeaders
@@ -116,18 +115,6 @@ def stored_content_encoding(value: str | None) -> str | None:
     codings = [c.strip() for c in value.split(",")]
     kept = [c for c in codings if c and c.lower() != "aws-chunked"]
     return ",".join(kept) if kept else None
-
-
-def parse_content_md5(value: str | None) -> bytes | None:
-    if value is None:
-        return None
-    try:
-        digest = base64.b64decode(value.strip(), validate=True)
-    except (binascii.Error, ValueError):
-        raise S3Error("InvalidDigest", extra={"Content-MD5": value}) from None
-    if len(digest) != 16:
-        raise S3Error("InvalidDigest", extra={"Content-MD5": value})
-    return digest
 
 
 def _trailers_allowed(ctx: RequestContext) -> bool:
