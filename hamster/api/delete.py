@@ -4,12 +4,13 @@ The order of refusals: the bucket (NoSuchBucket, AccessDenied); the
 integrity headers (Content-MD5 or an x-amz-checksum-* value is required, as
 S3 requires it); the body, read whole but bounded, checked against them
 (BadDigest); its XML (MalformedXML: empty, over 1000 keys, invalid); each key
-(KeyTooLongError for the whole request, as S3 answers it). Then every key is
-deleted in ONE store transaction, and the answer lists per key what happened:
-a missing key is Deleted (S3's rule); a VersionId other than ``null`` is a
-per-key NoSuchVersion (buckets here are never versioned, and ``null`` is the
-current object); an ETag condition that fails is a per-key PreconditionFailed
-(NoSuchKey for a missing key). Quiet mode lists only the errors.
+(KeyTooLongError for the whole request, as S3 answers it). Then every key
+is deleted in ONE store transaction, and the answer lists per key what
+happened: a missing key is Deleted (S3's rule); a VersionId other than
+``null`` is a per-key NoSuchVersion, whatever its shape (buckets here are
+never versioned, and ``null`` is the current object); an ETag condition that
+fails is a per-key PreconditionFailed (NoSuchKey for a missing key). Quiet
+mode lists only the errors.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from hamster.http.messages import Response
 from hamster.s3.errors import S3Error
 from hamster.s3.names import validate_key
 from hamster.s3.required_integrity import required_integrity
+from hamster.s3.versions import NULL_VERSION
 from hamster.s3.xml import (
     DELETE_XML_MAX_BYTES,
     DeletedObject,
@@ -30,8 +32,6 @@ from hamster.s3.xml import (
     parse_delete_objects,
 )
 from hamster.storage.store import DeleteTarget
-
-NULL_VERSION = "null"
 
 
 def _trailers_allowed(ctx: RequestContext) -> bool:
