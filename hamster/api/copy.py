@@ -34,6 +34,7 @@ from hamster.api.objects import (
 from hamster.http.messages import Response
 from hamster.s3 import copy as copyrules
 from hamster.s3 import etag as etags
+from hamster.s3 import versions
 from hamster.s3.conditional import check_copy_source_conditions
 from hamster.s3.copy import CopySource, Directive
 from hamster.s3.errors import S3Error
@@ -62,17 +63,19 @@ def _copy_source(ctx: RequestContext) -> CopySource:
                 extra={"Header": name},
             )
     source = copyrules.parse_copy_source(header)
-    copyrules.check_source_version(source)
+    versions.refuse_malformed(source.version_id)
     return source
 
 
 async def _check_source_access(ctx: RequestContext, source: CopySource) -> None:
-    """The caller may read the source bucket: it exists and is theirs."""
+    """The caller may read the source bucket (it exists and is theirs), and
+    the version it names exists (``null``)."""
     info = await ctx.store.get_bucket(source.bucket)
     if info is None:
         raise S3Error("NoSuchBucket", extra={"BucketName": source.bucket})
     if info.owner != ctx.user.access_key:
         raise S3Error("AccessDenied")
+    copyrules.check_source_version(source)
 
 
 def _check_source_conditions(ctx: RequestContext, info: ObjectInfo) -> None:

@@ -322,5 +322,6 @@ async def get_object_tagging(ctx: RequestContext) -> Response:
     """The object's tags: always none (see `empty_tagging_xml`)."""
     validate_key(ctx.key)
     await ctx.owned_bucket()
+    check_version_id(ctx.key, ctx.request.q("versionId"))
     await ctx.store.head_object(ctx.bucket, ctx.key)
     return xml_response(empty_tagging_xml())

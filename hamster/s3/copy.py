@@ -9,7 +9,9 @@ What this file holds, each with S3's codes and messages:
   ``/`` after the bucket separates it from the key; the rest of the key is
   byte-exact (``a//b`` stays ``a//b``).
 - `check_source_version`: no bucket is ever versioned, so only ``null`` (the
-  current object) names a version that exists.
+  current object) names a version that exists; others are refused as
+  `hamster.s3.versions` has it (malformed: InvalidArgument, well-formed:
+  NoSuchVersion once the source bucket's access is checked).
 - `parse_copy_source_range` / `check_copy_range`: UploadPartCopy's
   ``x-amz-copy-source-range: bytes=first-last`` (both inclusive): a malformed
   value, and then a range outside the source, are InvalidArgument (what AWS
@@ -26,6 +28,7 @@ import re
 from dataclasses import dataclass
 
 from hamster.integrity import DIGEST_BYTES
+from hamster.s3 import versions
 from hamster.s3.checksums import UNSUPPORTED_MESSAGE
 from hamster.s3.errors import S3Error
 from hamster.s3.request import parse_query, percent_decode
@@ -52,7 +55,6 @@ METADATA_DIRECTIVE_HEADER = "x-amz-metadata-directive"
 TAGGING_DIRECTIVE_HEADER = "x-amz-tagging-directive"
 # The largest object CopyObject copies (and UploadPartCopy copies without a range).
 COPY_SOURCE_MAX_BYTES = 5 * 1024**3
-NULL_VERSION = "null"
 
 RANGE_FORM_MESSAGE = (
     "The x-amz-copy-source-range value must be of the form bytes=first-last where first "
@@ -125,16 +127,15 @@ def parse_copy_source(value: str) -> CopySource:
 
 
 def check_source_version(source: CopySource) -> None:
-    """Refuse a source version other than ``null``: no bucket is ever
-    versioned, so no other version exists.
+    """Refuse a source version other than ``null`` (call it once the source
+    bucket is found and readable; `versions.refuse_malformed` may run earlier).
 
     Raises:
-      S3Error("NoSuchVersion"): any version id but ``null`` (Key and VersionId
-        in the error, as S3 reports a version that does not exist).
+      S3Error("InvalidArgument"): a malformed version id.
+      S3Error("NoSuchVersion"): a well-formed one other than ``null`` (Key and
+        VersionId in the error, as S3 reports a version that does not exist).
     """
-    if source.version_id is None or source.version_id == NULL_VERSION:
-        return
-    raise S3Error("NoSuchVersion", extra={"Key": source.key, "VersionId": source.version_id})
+    versions.check_version_id(source.key, source.version_id)
 
 
 def parse_copy_source_range(value: str | None) -> tuple[int, int] | None:

@@ -347,7 +347,9 @@ def route(req: S3Request) -> Op:
 
 # Operations whose handlers answer a well-formed versionId (NoSuchVersion
 # after the bucket checks; ``null`` is the current object).
-VERSION_ID_OPS = frozenset({Op.GetObject, Op.HeadObject, Op.DeleteObject, Op.GetObjectAcl})
+VERSION_ID_OPS = frozenset(
+    {Op.GetObject, Op.HeadObject, Op.DeleteObject, Op.GetObjectAcl, Op.GetObjectTagging}
+)
 
 
 def _check_arguments(req: S3Request, op: Op) -> None:

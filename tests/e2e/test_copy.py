@@ -413,15 +413,28 @@ def test_source_versions(s3: Any, bucket: str) -> None:
         Bucket=bucket, Key="v-null", CopySource={"Bucket": bucket, "Key": "v", "VersionId": "null"}
     )
     assert read(s3, bucket, "v-null") == b"versioned?"
+    well_formed = "3sL4kqtJlcpXroDTDmJ.rmSpXd3dIbrH"
     with pytest.raises(ClientError) as exc:
         s3.copy_object(
             Bucket=bucket,
             Key="v-other",
-            CopySource={"Bucket": bucket, "Key": "v", "VersionId": "3HL4kqtJlcpXroDTDmJ"},
+            CopySource={"Bucket": bucket, "Key": "v", "VersionId": well_formed},
         )
     assert error_code(exc) == (404, "NoSuchVersion")
     error = exc.value.response["Error"]
-    assert (error["Key"], error["VersionId"]) == ("v", "3HL4kqtJlcpXroDTDmJ")
+    assert (error["Key"], error["VersionId"]) == ("v", well_formed)
+    # A malformed id is refused before anything is looked up.
+    for source, code in (
+        (f"{bucket}/v?versionId=3HL4kqtJlcpXroDTDmJ", (400, "InvalidArgument")),
+        ("no-such-bucket-anywhere/v?versionId=abc", (400, "InvalidArgument")),
+        (f"no-such-bucket-anywhere/v?versionId={well_formed}", (404, "NoSuchBucket")),
+    ):
+        with pytest.raises(ClientError) as exc:
+            s3.copy_object(Bucket=bucket, Key="v-other", CopySource=source)
+        assert error_code(exc) == code, source
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=bucket, Key="v-other")
+    assert error_code(exc)[0] == 404
 
 
 def test_missing_sources_and_access(s3: Any, s3_bob: Any, bucket: str) -> None:
@@ -668,7 +681,8 @@ def test_upload_part_copy_errors(s3: Any, s3_bob: Any, bucket: str) -> None:
         ({"UploadId": "0" * 32}, (404, "NoSuchUpload")),
         ({"CopySource": f"{bucket}/missing"}, (404, "NoSuchKey")),
         ({"CopySource": "no-such-bucket-anywhere/k"}, (404, "NoSuchBucket")),
-        ({"CopySource": f"{bucket}/src?versionId=abc"}, (404, "NoSuchVersion")),
+        ({"CopySource": f"{bucket}/src?versionId=abc"}, (400, "InvalidArgument")),
+        ({"CopySource": f"{bucket}/src?versionId={'x' * 32}"}, (404, "NoSuchVersion")),
         ({"CopySource": f"{bucket}"}, (400, "InvalidArgument")),
         ({"PartNumber": 10001}, (400, "InvalidArgument")),
     ):
@@ -721,6 +735,13 @@ def test_object_tagging_is_empty(s3: Any, s3_bob: Any, bucket: str) -> None:
     s3.put_object(Bucket=bucket, Key="t", Body=b"tagless")
     assert s3.get_object_tagging(Bucket=bucket, Key="t")["TagSet"] == []
     assert s3.get_object_tagging(Bucket=bucket, Key="t", VersionId="null")["TagSet"] == []
+    for version, code in (("x" * 32, (404, "NoSuchVersion")), ("abc", (400, "InvalidArgument"))):
+        with pytest.raises(ClientError) as exc:
+            s3.get_object_tagging(Bucket=bucket, Key="t", VersionId=version)
+        assert error_code(exc) == code
+    with pytest.raises(ClientError) as exc:
+        s3_bob.get_object_tagging(Bucket=bucket, Key="t", VersionId="x" * 32)
+    assert error_code(exc) == (403, "AccessDenied")  # access first, then the version
     for client, key, code in (
         (s3, "missing", (404, "NoSuchKey")),
         (s3_bob, "t", (403, "AccessDenied")),

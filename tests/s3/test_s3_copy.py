@@ -125,11 +125,15 @@ def test_any_header_parses_or_is_invalid_argument(header: str) -> None:
 def test_source_version() -> None:
     check_source_version(CopySource("b", "k"))
     check_source_version(CopySource("b", "k", "null"))
-    for version in ("", "Null", "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"):
+    well_formed = "3sL4kqtJlcpXroDTDmJ.rmSpXd3dIbrH"
+    with pytest.raises(S3Error) as e:
+        check_source_version(CopySource("b", "k", well_formed))
+    assert (e.value.code, e.value.status) == ("NoSuchVersion", 404)
+    assert e.value.extra == {"Key": "k", "VersionId": well_formed}
+    for malformed in ("", "Null", "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY", "abc"):
         with pytest.raises(S3Error) as e:
-            check_source_version(CopySource("b", "k", version))
-        assert (e.value.code, e.value.status) == ("NoSuchVersion", 404)
-        assert e.value.extra == {"Key": "k", "VersionId": version}
+            check_source_version(CopySource("b", "k", malformed))
+        assert (e.value.code, e.value.status) == ("InvalidArgument", 400)
 
 
 # -- x-amz-copy-source-range ---------------------------------------------------------
