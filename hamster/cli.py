@@ -121,7 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="shut down gracefully when stdin is closed (for supervisors and test harnesses)",
     )
-    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error"]
+    )
     sub.add_parser("version", help="print the version and git commit")
     return parser
 

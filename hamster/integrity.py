@@ -189,7 +189,9 @@ def decode_value(algorithm: str, text: str, *, trailing: bool = False) -> bytes:
     unless `text` is canonical, padded base64 of exactly the digest length.
     """
     where = "trailing header" if trailing else "header"
-    invalid = S3Error("InvalidRequest", f"Value for {header_name(algorithm)} {where} is invalid.")
+    invalid = S3Error(
+        "InvalidRequest", f"Value for {header_name(algorithm)} {where} is invalid."
+    )
     text = text.strip()
     try:
         raw = base64.b64decode(text, validate=True)

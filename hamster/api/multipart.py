@@ -157,8 +157,8 @@ async def complete_multipart_upload(ctx: RequestContext) -> Response:
     if size_text is not None:
         if not (size_text.isascii() and size_text.strip().isdigit()):
             raise S3Error(
-                "InvalidRequest",
-                f"Value for {MP_OBJECT_SIZE_HEADER} header is invalid: '{size_text}'",
+                "InvalidRequest", f"Value for {MP_OBJECT_SIZE_HEADER} header is invalid: "
+                f"'{size_text}'"
             )
         object_size = int(size_text)
     checksum_value = _complete_checksum_header(ctx)
@@ -327,3 +327,4 @@ async def list_multipart_uploads(ctx: RequestContext) -> Response:
             encoding_type=encoding_type,
         )
     )
+

@@ -119,7 +119,9 @@ def parse_request(
                 trailer = item.strip().lower()
                 if not trailer:
                     continue
-                algorithm = _algorithm_of(trailer) if trailer.startswith(HEADER_PREFIX) else None
+                algorithm = (
+                    _algorithm_of(trailer) if trailer.startswith(HEADER_PREFIX) else None
+                )
                 if algorithm is None:
                     raise S3Error("InvalidRequest", TRAILER_UNSUPPORTED_MESSAGE)
                 trailers.append((algorithm, trailer))

@@ -376,7 +376,9 @@ def parse_complete_multipart_upload(
         sums: list[tuple[str, str]] = []
         for child in part:
             if child.tag in UNSUPPORTED_CHECKSUM_ELEMENTS:
-                raise S3Error("InvalidRequest", f"The {child.tag} part checksum is not supported.")
+                raise S3Error(
+                    "InvalidRequest", f"The {child.tag} part checksum is not supported."
+                )
             for algorithm, name in CHECKSUM_ELEMENTS.items():
                 if child.tag == name:
                     sums.append((algorithm, (child.text or "").strip()))
@@ -719,7 +721,9 @@ class DeleteFailure:
     message: str
 
 
-def delete_result_xml(outcomes: Sequence[DeletedObject | DeleteFailure], *, quiet: bool) -> bytes:
+def delete_result_xml(
+    outcomes: Sequence[DeletedObject | DeleteFailure], *, quiet: bool
+) -> bytes:
     """DeleteResult with one entry per outcome, in the order given; in Quiet
     mode only the failures (an all-successful Quiet request is an empty result)."""
     entries: list[Element] = []

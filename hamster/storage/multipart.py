@@ -311,7 +311,9 @@ class Uploads:
                 sent = integrity.parse_object_value(algorithm, text, len(chosen))
                 integrity.check(algorithm, sent, checksum.value)
             old = await core.get_object(req.bucket, req.key)
-            check_write_conditions(req.conditions, None if old is None else old.etag, key=req.key)
+            check_write_conditions(
+                req.conditions, None if old is None else old.etag, key=req.key
+            )
             info = ObjectInfo(
                 bucket=req.bucket,
                 key=req.key,

@@ -36,7 +36,6 @@ PART_NUMBER_MAX = 10_000
 PARTS_PER_UPLOAD_MAX = 10_000
 MIN_PART_BYTES = 5 * 1024**2
 
-
 @dataclass(frozen=True)
 class CompletedPart:
     """One part a CompleteMultipartUpload names (the api converts the parsed XML).

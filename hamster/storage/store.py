@@ -694,7 +694,9 @@ class Store:
         while True:
             # Each batch is read whole (the scan ends at `want`), so no scan is
             # left open when the caller stops early.
-            batch = [kv async for kv in self.meta.scan(base + prefix.encode(), after, limit=want)]
+            batch = [
+                kv async for kv in self.meta.scan(base + prefix.encode(), after, limit=want)
+            ]
             for _key, value in batch:
                 yield records.decode_object(bucket, value)
             if len(batch) < want:
