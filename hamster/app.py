@@ -20,6 +20,7 @@ from hamster.config import UserDirectory
 from hamster.http.messages import HttpRequest, RequestBody, Response
 from hamster.runtime import Runtime
 from hamster.s3.errors import S3Error
+from hamster.s3.headers import header_value
 from hamster.s3.httpdate import format_http_date
 from hamster.s3.request import S3Request, parse_request
 from hamster.s3.router import Op, route
@@ -66,11 +67,12 @@ def with_hoisted_metadata(s3req: S3Request) -> S3Request:
 
     SDK presigners move metadata into the URL (and the signature covers it
     there); S3 stores it as if it had come as headers. A header the client did
-    send wins over the query parameter of the same name.
+    send wins over the query parameter of the same name. The decoded query
+    text becomes a wire string like any header value (`hamster.s3.headers`).
     """
     sent = {name for name, _ in s3req.headers}
     hoisted = tuple(
-        (name.lower(), value)
+        (name.lower(), header_value(value))
         for name, value in s3req.query
         if name.lower().startswith("x-amz-meta-") and name.lower() not in sent
     )

@@ -21,6 +21,7 @@ from hamster.s3 import etag as etags
 from hamster.s3.checksums import ChecksumRequest
 from hamster.s3.conditional import WriteConditions, check_read_conditions
 from hamster.s3.errors import S3Error
+from hamster.s3.headers import header_value, stored_content_encoding
 from hamster.s3.httpdate import format_http_date
 from hamster.s3.names import validate_key
 from hamster.s3.ranges import content_range, parse_range
@@ -106,15 +107,6 @@ def user_metadata(ctx: RequestContext) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-def stored_content_encoding(value: str | None) -> str | None:
-    """Content-Encoding as stored: ``aws-chunked`` is how the body was framed on
-    the wire, not how the object is encoded, so it is dropped (``gzip,aws-chunked``
-    stores ``gzip``; ``aws-chunked`` alone stores none)."""
-    if value is None:
-        return None
-    codings = [c.strip() for c in value.split(",")]
-    kept = [c for c in codings if c and c.lower() != "aws-chunked"]
-    return ",".join(kept) if kept else None
 
 
 def _trailers_allowed(ctx: RequestContext) -> bool:
@@ -221,7 +213,7 @@ def _apply_overrides(ctx: RequestContext, headers: list[tuple[str, str]]) -> Non
         if value is not None:
             lower = header.lower()
             headers[:] = [(k, v) for k, v in headers if k.lower() != lower]
-            headers.append((header, value))
+            headers.append((header, header_value(value)))
 
 
 def _read_response(ctx: RequestContext, info: ObjectInfo) -> tuple[Response, int, int]:

@@ -88,7 +88,9 @@ class ObjectInfo:
     content_language: str | None
     cache_control: str | None
     expires: str | None
-    user_metadata: tuple[tuple[str, str], ...]  # (name without x-amz-meta-, lower-case; value)
+    # (name without x-amz-meta-, lower-case; value): wire strings, one character
+    # per byte as the client sent them (hamster.s3.headers), stored as such.
+    user_metadata: tuple[tuple[str, str], ...]
     blob_id: str
     # The additional checksum (x-amz-checksum-*); None only for records
     # written before checksums were stored.

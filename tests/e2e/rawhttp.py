@@ -17,8 +17,16 @@ SOCKET_TIMEOUT_S = 30.0
 
 
 class _UnsignedPayloadAuth(S3SigV4Auth):  # type: ignore[misc]
+    """UNSIGNED-PAYLOAD, and header values signed as the bytes `request_bytes`
+    sends (one byte per character, latin-1), not botocore's UTF-8 of them."""
+
     def _should_sha256_sign_payload(self, request: AWSRequest) -> bool:
         return False
+
+    def string_to_sign(self, request: AWSRequest, canonical_request: str) -> str:
+        digest = hashlib.sha256(canonical_request.encode("latin-1")).hexdigest()
+        scope = self.credential_scope(request)
+        return "\n".join(["AWS4-HMAC-SHA256", request.context["timestamp"], scope, digest])
 
 
 def sign(
@@ -29,7 +37,8 @@ def sign(
     headers: dict[str, str] | None = None,
 ) -> dict[str, str]:
     """Headers (with Authorization) for an UNSIGNED-PAYLOAD request to `path`
-    (already percent-encoded as it will go on the wire)."""
+    (already percent-encoded as it will go on the wire). Header values are wire
+    strings: each character is the byte of the same number."""
     request = AWSRequest(method=method, url=endpoint + path, headers=dict(headers or {}))
     _UnsignedPayloadAuth(Credentials(key[0], key[1]), "s3", "us-east-1").add_auth(request)
     return dict(request.headers.items())

@@ -43,12 +43,23 @@ def crc32_b64(data: bytes) -> str:
 
 
 @pytest.mark.parametrize(
-    "content_encoding",
-    ["aws-chunked", None, "gzip,aws-chunked"],
-    ids=["aws-chunked", "absent", "gzip-and-aws-chunked"],
+    ("content_encoding", "expected_encoding"),
+    [
+        ("aws-chunked", None),
+        (None, None),
+        ("gzip,aws-chunked", "gzip"),
+        # aws-chunked goes; the rest stays as the client wrote it, spaces included
+        ("deflate, gzip, aws-chunked", "deflate, gzip"),
+        ("aws-chunked, br", "br"),
+    ],
+    ids=["aws-chunked", "absent", "gzip-and-aws-chunked", "two-codings-spaced", "first"],
 )
 def test_signed_streaming_upload(
-    daemon: Daemon, s3: Any, bucket: str, content_encoding: str | None
+    daemon: Daemon,
+    s3: Any,
+    bucket: str,
+    content_encoding: str | None,
+    expected_encoding: str | None,
 ) -> None:
     extra = {"Content-Encoding": content_encoding} if content_encoding else {}
     headers, body = aws_chunked_request(
@@ -58,13 +69,10 @@ def test_signed_streaming_upload(
     assert response.status == 200, response.body
     got = s3.get_object(Bucket=bucket, Key="obj")
     assert got["Body"].read() == DATA
-    expected_encoding = "gzip" if content_encoding == "gzip,aws-chunked" else None
     assert got.get("ContentEncoding") == expected_encoding
 
 
-def test_transfer_encoding_chunked_around_aws_chunked(
-    daemon: Daemon, s3: Any, bucket: str
-) -> None:
+def test_transfer_encoding_chunked_around_aws_chunked(daemon: Daemon, s3: Any, bucket: str) -> None:
     """The JavaScript SDK v3 sends no Content-Length: HTTP chunking wraps aws-chunked."""
     headers, body = aws_chunked_request(
         "PUT",
@@ -105,9 +113,7 @@ def test_zero_byte_streaming_upload(daemon: Daemon, s3: Any, bucket: str) -> Non
     assert s3.get_object(Bucket=bucket, Key="empty")["Body"].read() == b""
 
 
-def test_tampered_chunk_is_refused_and_nothing_stored(
-    daemon: Daemon, s3: Any, bucket: str
-) -> None:
+def test_tampered_chunk_is_refused_and_nothing_stored(daemon: Daemon, s3: Any, bucket: str) -> None:
     headers, body = aws_chunked_request(
         "PUT", daemon.endpoint, f"/{bucket}/bad", ALICE, CHUNKS, tamper_chunk=1
     )
@@ -118,9 +124,7 @@ def test_tampered_chunk_is_refused_and_nothing_stored(
         s3.head_object(Bucket=bucket, Key="bad")
 
 
-def test_decoded_length_mismatch_is_incomplete_body(
-    daemon: Daemon, s3: Any, bucket: str
-) -> None:
+def test_decoded_length_mismatch_is_incomplete_body(daemon: Daemon, s3: Any, bucket: str) -> None:
     headers, body = aws_chunked_request(
         "PUT",
         daemon.endpoint,

@@ -70,6 +70,13 @@ def test_gzip_content_encoding_survives_aws_chunked(
     s3.create_bucket(Bucket="tls-gzip")
     s3.put_object(Bucket="tls-gzip", Key="g", Body=b"\x1f\x8b fake gzip", ContentEncoding="gzip")
     assert s3.head_object(Bucket="tls-gzip", Key="g")["ContentEncoding"] == "gzip"
+    # botocore appends ",aws-chunked" to what the caller wrote; only that goes.
+    sent = record_put_headers(s3)
+    s3.put_object(
+        Bucket="tls-gzip", Key="dg", Body=b"deflated, gzipped", ContentEncoding="deflate, gzip"
+    )
+    assert sent[-1]["content-encoding"] == "deflate, gzip,aws-chunked"
+    assert s3.head_object(Bucket="tls-gzip", Key="dg")["ContentEncoding"] == "deflate, gzip"
 
 
 def test_when_required_checksums_over_tls(
