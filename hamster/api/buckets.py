@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from hamster.api.context import RequestContext, owner_id, xml_response
 from hamster.http.messages import Response
+from hamster.s3.buckets import recreate_owned_bucket
+from hamster.s3.errors import S3Error
 from hamster.s3.names import validate_bucket_name
 from hamster.s3.xml import (
     acl_xml,
@@ -21,7 +23,20 @@ async def create_bucket(ctx: RequestContext) -> Response:
     location = parse_create_bucket_configuration(body) or ctx.region
     if location == "US":  # the legacy spelling of us-east-1
         location = "us-east-1"
-    await ctx.store.create_bucket(ctx.bucket, ctx.user.access_key, location)
+    try:
+        await ctx.store.create_bucket(ctx.bucket, ctx.user.access_key, location)
+    except S3Error as error:
+        if error.code != "BucketAlreadyOwnedByYou":
+            raise
+        existing = await ctx.store.get_bucket(ctx.bucket)
+        if existing is None:
+            raise  # deleted meanwhile: the answer of the moment it was checked
+        recreate_owned_bucket(
+            ctx.bucket,
+            server_region=ctx.region,
+            bucket_location=existing.location,
+            requested_location=location,
+        )
     return Response(200, [("Location", "/" + ctx.bucket)])
 
 

@@ -53,3 +53,11 @@ def test_aws_cli_copies_a_file_up_and_down(
     down = aws(daemon, tmp_path, "s3", "cp", f"s3://{bucket}/dir/one-mib.bin", str(back))
     assert down.returncode == 0, down.stdout + down.stderr
     assert back.read_bytes() == source.read_bytes()
+
+
+def test_aws_cli_mb_of_a_bucket_you_own_succeeds(daemon: Daemon, tmp_path: Path) -> None:
+    """`aws s3 mb` twice in us-east-1: the second answers 200, as AWS does there."""
+    for _ in range(2):
+        made = aws(daemon, tmp_path, "s3", "mb", "s3://cli-made-twice")
+        assert made.returncode == 0, made.stdout + made.stderr
+        assert "make_bucket: cli-made-twice" in made.stdout

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterator
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from tests.e2e.conftest import error_code
+from tests.daemon import Daemon
+from tests.e2e.conftest import ALICE, error_code
 
 
 def test_create_head_list_location_delete(s3: Any) -> None:
@@ -31,9 +36,60 @@ def test_location_constraint_is_kept(s3: Any) -> None:
     assert s3.get_bucket_location(Bucket="located-bucket")["LocationConstraint"] == "eu-west-1"
 
 
-def test_already_owned_by_you(s3: Any, bucket: str) -> None:
+def test_recreating_your_bucket_in_us_east_1_succeeds_and_changes_nothing(
+    s3: Any, bucket: str
+) -> None:
+    # AWS's legacy rule in us-east-1, which scripts that "ensure" a bucket rely on.
+    body = hashlib.sha256(bucket.encode()).digest()
+    s3.put_object(Bucket=bucket, Key="kept", Body=body)
+    created = s3.create_bucket(Bucket=bucket)
+    assert created["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert created["Location"] == f"/{bucket}"
+    assert s3.get_object(Bucket=bucket, Key="kept")["Body"].read() == body
+    assert s3.get_bucket_location(Bucket=bucket)["LocationConstraint"] is None
+
+
+def test_recreating_your_bucket_elsewhere_is_already_owned_by_you(s3: Any) -> None:
+    # The 200 needs the bucket in us-east-1 and the request asking for it there.
+    eu = {"LocationConstraint": "eu-west-1"}
+    s3.create_bucket(Bucket="owned-in-eu", CreateBucketConfiguration=eu)
     with pytest.raises(ClientError) as exc:
-        s3.create_bucket(Bucket=bucket)
+        s3.create_bucket(Bucket="owned-in-eu")
+    assert error_code(exc) == (409, "BucketAlreadyOwnedByYou")
+    assert exc.value.response["Error"]["BucketName"] == "owned-in-eu"
+    s3.create_bucket(Bucket="owned-in-us")
+    with pytest.raises(ClientError) as exc:
+        s3.create_bucket(Bucket="owned-in-us", CreateBucketConfiguration=eu)
+    assert error_code(exc) == (409, "BucketAlreadyOwnedByYou")
+    assert s3.get_bucket_location(Bucket="owned-in-us")["LocationConstraint"] is None
+
+
+@pytest.fixture(scope="module")
+def eu_daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+    env = {"HAMSTER_ACCESS_KEY": ALICE[0], "HAMSTER_SECRET_KEY": ALICE[1]}
+    d = Daemon(tmp_path_factory.mktemp("eu-data"), args=["--region", "eu-west-1"], env=env).start()
+    yield d
+    assert d.stop() == 0, "\n".join(d.stderr_lines)
+
+
+def test_recreating_your_bucket_outside_us_east_1_is_already_owned_by_you(
+    eu_daemon: Daemon,
+) -> None:
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=eu_daemon.endpoint,
+        aws_access_key_id=ALICE[0],
+        aws_secret_access_key=ALICE[1],
+        region_name="eu-west-1",
+        config=Config(retries={"max_attempts": 1}),
+    )
+    eu = {"LocationConstraint": "eu-west-1"}
+    s3.create_bucket(Bucket="eu-bucket", CreateBucketConfiguration=eu)
+    with pytest.raises(ClientError) as exc:
+        s3.create_bucket(Bucket="eu-bucket", CreateBucketConfiguration=eu)
+    assert error_code(exc) == (409, "BucketAlreadyOwnedByYou")
+    with pytest.raises(ClientError) as exc:
+        s3.create_bucket(Bucket="eu-bucket")  # no configuration: the server's region
     assert error_code(exc) == (409, "BucketAlreadyOwnedByYou")
 
 
