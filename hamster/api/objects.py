@@ -24,10 +24,11 @@ from hamster.s3.errors import S3Error
 from hamster.s3.headers import header_value, stored_content_encoding
 from hamster.s3.httpdate import format_http_date
 from hamster.s3.names import validate_key
-from hamster.s3.ranges import content_range, parse_range
+from hamster.s3.ranges import content_range, parse_range, part_span
 from hamster.s3.required_integrity import parse_content_md5
 from hamster.s3.versions import check_version_id
 from hamster.s3.xml import acl_xml, empty_tagging_xml
+from hamster.storage.parts import parse_part_number
 from hamster.storage.records import StandardHeaders
 from hamster.storage.store import ObjectInfo, ObjectReader, PutRequest
 
@@ -239,6 +240,19 @@ def _read_response(ctx: RequestContext, info: ObjectInfo) -> tuple[Response, int
         ]
         return Response(304, headers), 0, 0
     headers = object_headers(info)
+    part_number = requested_part(ctx)
+    if part_number is not None:
+        sizes = [p.size for p in info.parts] if info.parts else [info.size]
+        start, length = part_span(sizes, part_number)
+        if info.parts:
+            headers.append(("x-amz-mp-parts-count", str(len(info.parts))))
+        status = 200
+        if length > 0:  # an empty part has no byte range to name
+            status = 206
+            headers.append(("Content-Range", content_range(start, start + length - 1, info.size)))
+        headers.append(("Content-Length", str(length)))
+        _apply_overrides(ctx, headers)
+        return Response(status, headers), start, length
     span = parse_range(req.header("range"), info.size)
     if span is None:
         status, start, length = 200, 0, info.size
@@ -254,6 +268,23 @@ def _read_response(ctx: RequestContext, info: ObjectInfo) -> tuple[Response, int
     return Response(status, headers), start, length
 
 
+def requested_part(ctx: RequestContext) -> int | None:
+    """GetObject/HeadObject's ``partNumber`` (1..10000), None when not asked for.
+
+    Raises:
+      S3Error: InvalidArgument for a number out of 1..10000; InvalidRequest
+        with a Range header too (S3 takes one or the other).
+    """
+    if not ctx.request.has_q("partNumber"):
+        return None
+    number = parse_part_number(ctx.request.q("partNumber"))
+    if ctx.request.header("range") is not None:
+        raise S3Error(
+            "InvalidRequest", "Cannot specify both Range header and partNumber query parameter"
+        )
+    return number
+
+
 def _failed_condition(ctx: RequestContext) -> str:
     if ctx.request.header("if-match") is not None:
         return "If-Match"
@@ -262,6 +293,7 @@ def _failed_condition(ctx: RequestContext) -> str:
 
 async def head_object(ctx: RequestContext) -> Response:
     validate_key(ctx.key)
+    requested_part(ctx)
     await ctx.owned_bucket()
     check_version_id(ctx.key, ctx.request.q("versionId"))
     info = await ctx.store.head_object(ctx.bucket, ctx.key)
@@ -271,10 +303,9 @@ async def head_object(ctx: RequestContext) -> Response:
 
 async def get_object(ctx: RequestContext) -> Response:
     validate_key(ctx.key)
+    requested_part(ctx)
     await ctx.owned_bucket()
     check_version_id(ctx.key, ctx.request.q("versionId"))
-    if ctx.request.has_q("partNumber"):
-        raise S3Error("NotImplemented", message="GetObject by partNumber is not supported yet.")
     reader = await ctx.store.open_object(ctx.bucket, ctx.key)
     try:
         response, start, length = _read_response(ctx, reader.info)

@@ -16,15 +16,19 @@ several ranges              ignored: 200 with the whole object
 
 A 0-byte object has no satisfiable ``a-b`` or ``a-`` range (RFC 9110 §14.1.1,
 and S3 answers 416 InvalidRange to ``bytes=0-`` on it).
+
+``?partNumber=N`` is the other way to ask for a range (the SDKs' transfer
+managers download in parallel with it): the bytes of part N, see `part_span`.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from hamster.s3.errors import S3Error
 
-__all__ = ["content_range", "parse_range", "unsatisfied_content_range"]
+__all__ = ["content_range", "parse_range", "part_span", "unsatisfied_content_range"]
 
 # RFC 9110: ranges-specifier = range-unit "=" range-set; bytes unit is
 # case-insensitive; optional whitespace around the single range.
@@ -75,6 +79,27 @@ def content_range(first: int, last: int, size: int) -> str:
     """The Content-Range value of a 206 answer: ``bytes 0-99/1234``."""
     assert 0 <= first <= last < size
     return f"bytes {first}-{last}/{size}"
+
+
+def part_span(part_sizes: Sequence[int], part_number: int) -> tuple[int, int]:
+    """(first byte, length) of part `part_number` of an object made of parts of
+    `part_sizes`, in order. A single PUT's object is one part: its whole size.
+
+    Raises:
+      S3Error("InvalidPartNumber") (416) for a part past the last, with
+        ``PartNumberRequested`` and ``ActualPartCount`` as S3 reports them.
+    """
+    assert part_number >= 1, part_number
+    assert all(size >= 0 for size in part_sizes)
+    if part_number > len(part_sizes):
+        raise S3Error(
+            "InvalidPartNumber",
+            extra={
+                "PartNumberRequested": str(part_number),
+                "ActualPartCount": str(len(part_sizes)),
+            },
+        )
+    return sum(part_sizes[: part_number - 1]), part_sizes[part_number - 1]
 
 
 def unsatisfied_content_range(size: int) -> str:
