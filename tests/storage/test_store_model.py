@@ -14,6 +14,7 @@ from hamster.s3.errors import S3Error
 from hamster.storage import PutRequest, Store
 from hamster.storage.copy import CopyRequest, NewMetadata
 from hamster.storage.records import StandardHeaders
+from hamster.storage.store import DeleteTarget
 
 from .bodies import BytesBody
 from .conftest import make_runtime
@@ -33,6 +34,10 @@ OPS = st.lists(
         st.tuples(st.just("put"), KEYS, st.binary(max_size=64)),
         st.tuples(st.just("bad_put"), KEYS, st.binary(min_size=1, max_size=64)),
         st.tuples(st.just("delete"), KEYS, st.just(b"")),
+        # DeleteObjects of the keys in the bytes (each ends with \x01), repeats included.
+        st.lists(KEYS, max_size=6).map(
+            lambda ks: ("delete_many", "", b"".join(k.encode() + b"\x01" for k in ks))
+        ),
         # Copy KEY to the key encoded in the bytes; onto itself, only the record changes.
         st.tuples(st.just("copy"), KEYS, KEYS.map(str.encode)),
         st.tuples(st.just("copy"), KEYS, st.just(b"")).map(lambda t: (t[0], t[1], t[1].encode())),
@@ -76,6 +81,12 @@ async def run_ops(data_dir: str, ops: list[Op]) -> None:
             elif op == "delete":
                 await store.delete_object("bk", key)
                 model.pop(key, None)
+            elif op == "delete_many":
+                keys = [k.decode() for k in data.split(b"\x01")[:-1]]
+                outcomes = await store.delete_objects("bk", [DeleteTarget(k) for k in keys])
+                assert outcomes == [None] * len(keys)
+                for k in keys:
+                    model.pop(k, None)
             elif op == "copy":
                 dst = data.decode()
                 copy = CopyRequest("bk", key, "bk", dst, metadata=NewMetadata(HEADERS))
