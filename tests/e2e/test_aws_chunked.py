@@ -72,7 +72,9 @@ def test_signed_streaming_upload(
     assert got.get("ContentEncoding") == expected_encoding
 
 
-def test_transfer_encoding_chunked_around_aws_chunked(daemon: Daemon, s3: Any, bucket: str) -> None:
+def test_transfer_encoding_chunked_around_aws_chunked(
+    daemon: Daemon, s3: Any, bucket: str
+) -> None:
     """The JavaScript SDK v3 sends no Content-Length: HTTP chunking wraps aws-chunked."""
     headers, body = aws_chunked_request(
         "PUT",
@@ -113,7 +115,9 @@ def test_zero_byte_streaming_upload(daemon: Daemon, s3: Any, bucket: str) -> Non
     assert s3.get_object(Bucket=bucket, Key="empty")["Body"].read() == b""
 
 
-def test_tampered_chunk_is_refused_and_nothing_stored(daemon: Daemon, s3: Any, bucket: str) -> None:
+def test_tampered_chunk_is_refused_and_nothing_stored(
+    daemon: Daemon, s3: Any, bucket: str
+) -> None:
     headers, body = aws_chunked_request(
         "PUT", daemon.endpoint, f"/{bucket}/bad", ALICE, CHUNKS, tamper_chunk=1
     )
@@ -124,7 +128,9 @@ def test_tampered_chunk_is_refused_and_nothing_stored(daemon: Daemon, s3: Any, b
         s3.head_object(Bucket=bucket, Key="bad")
 
 
-def test_decoded_length_mismatch_is_incomplete_body(daemon: Daemon, s3: Any, bucket: str) -> None:
+def test_decoded_length_mismatch_is_incomplete_body(
+    daemon: Daemon, s3: Any, bucket: str
+) -> None:
     headers, body = aws_chunked_request(
         "PUT",
         daemon.endpoint,
