@@ -163,8 +163,9 @@ async def complete_multipart_upload(ctx: RequestContext) -> Response:
         object_size = int(size_text)
     checksum_value = _complete_checksum_header(ctx)
     upload_id = _upload_id(ctx)
-    # The upload must exist before its body is worth reading.
-    await ctx.store.uploads.get(ctx.bucket, ctx.key, upload_id)
+    # The upload must exist (or have made the object: a retry) before its
+    # body is worth reading.
+    await ctx.store.uploads.check_completable(ctx.bucket, ctx.key, upload_id)
     body = await ctx.read_small_body(COMPLETE_XML_MAX_BYTES)
     if not body.strip():
         raise S3Error("MalformedXML")

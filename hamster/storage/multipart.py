@@ -11,9 +11,12 @@ longer points to is removed):
   then commits the PartRecord if the upload still exists; the blob of the
   part it replaces is removed after that commit.
 - CompleteMultipartUpload copies no byte: one batch writes the ObjectRecord,
-  whose `parts` point at the chosen part blobs, and deletes the upload and
-  all its part records. Then the blobs of unused parts and of the object it
-  replaced are removed.
+  whose `parts` point at the chosen part blobs (and `upload_id` names the
+  upload), and deletes the upload and all its part records. Then the blobs of
+  unused parts and of the object it replaced are removed. The same Complete
+  repeated (an SDK retrying after a lost response) finds no upload but the
+  object it made, and answers it again; a different part list, or a key
+  written since, is NoSuchUpload.
 - AbortMultipartUpload (and DeleteBucket) delete the records in one batch,
   then the blobs.
 A crash between a commit and the removals leaves orphan blobs, which
@@ -279,7 +282,15 @@ class Uploads:
         """
         core = self._core
         async with core.transaction() as batch:
-            upload = await self.get(req.bucket, req.key, req.upload_id)
+            try:
+                upload = await self.get(req.bucket, req.key, req.upload_id)
+            except S3Error as error:
+                done = None
+                if error.code == "NoSuchUpload":
+                    done = await self._completed_by(req)
+                if done is None:
+                    raise
+                return done  # a retry of the Complete that made it: the same answer
             if req.checksum_type is not None and req.checksum_type != upload.checksum_type:
                 raise S3Error(
                     "InvalidRequest",
@@ -333,6 +344,7 @@ class Uploads:
                     PartInfo(p.part_number, p.blob_id, p.size, p.etag, 0, p.checksum)
                     for p in chosen
                 ),
+                upload_id=req.upload_id,
             )
             used = {p.blob_id for p in chosen}
             batch.put(records.object_key(req.bucket, req.key), records.encode_object(info))
@@ -342,6 +354,31 @@ class Uploads:
             if old is not None:
                 batch.discard_after(old.blob_ids)
         return info
+
+    async def check_completable(self, bucket: str, key: str, upload_id: str) -> None:
+        """NoSuchUpload (NoSuchBucket) unless `upload_id` is in progress at `key`
+        or made the object there (a Complete repeated): the check before a
+        Complete's body is read."""
+        try:
+            await self.get(bucket, key, upload_id)
+        except S3Error as error:
+            if error.code != "NoSuchUpload":
+                raise
+            current = await self._core.get_object(bucket, key)
+            if current is None or not current.upload_id or current.upload_id != upload_id:
+                raise
+
+    async def _completed_by(self, req: CompleteRequest) -> ObjectInfo | None:
+        """The object at the key if `req` repeats the Complete that made it: the
+        same upload, the same part numbers and ETags in the same order. None
+        otherwise (another list, or the key written since: NoSuchUpload)."""
+        current = await self._core.get_object(req.bucket, req.key)
+        if current is None or not current.upload_id or current.upload_id != req.upload_id:
+            return None
+        made_of = [(p.part_number, p.etag) for p in current.parts]
+        if made_of != [(p.part_number, p.etag) for p in req.parts]:
+            return None
+        return current
 
     async def abort(self, bucket: str, key: str, upload_id: str) -> None:
         """Delete the upload and its parts (NoSuchUpload if there is none)."""

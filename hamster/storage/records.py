@@ -97,6 +97,8 @@ class ObjectInfo:
     checksum: ChecksumValue | None = None
     # A multipart object: its parts in order (blob_id is then "").
     parts: tuple[PartInfo, ...] = ()
+    # The upload whose CompleteMultipartUpload made this object ("" otherwise).
+    upload_id: str = ""
 
     @property
     def blob_ids(self) -> list[str]:
@@ -232,6 +234,7 @@ def encode_object(info: ObjectInfo, *, part_count: int = 0) -> bytes:
             )
             for p in info.parts
         ],
+        upload_id=info.upload_id,
     )
     rec.checksums.extend(_encode_checksums(info.checksum))
     # Optional fields: set only when present, so None round-trips.
@@ -262,6 +265,7 @@ def decode_object(bucket: str, value: bytes) -> ObjectInfo:
             )
             for p in rec.parts
         ),
+        upload_id=rec.upload_id,
     )
 
 

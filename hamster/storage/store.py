@@ -117,7 +117,9 @@ def _etag(info: ObjectInfo | None) -> str | None:
 
 
 def _with_metadata(base: ObjectInfo, req: CopyRequest, **changes: Any) -> ObjectInfo:
-    """`base` with `changes` and, for a REPLACE copy, the request's metadata."""
+    """`base` with `changes` and, for a REPLACE copy, the request's metadata.
+    A copy is no upload's result: a repeated Complete finds no match in it."""
+    changes.setdefault("upload_id", "")
     if req.metadata is not None:
         changes.update(req.metadata.headers)
         changes["user_metadata"] = req.metadata.user_metadata

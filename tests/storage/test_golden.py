@@ -114,6 +114,37 @@ CASES: dict[str, Message] = {
             ),
         ],
     ),
+    # A multipart object as this version writes it: the upload that made it
+    # (a repeated CompleteMultipartUpload of that upload answers success).
+    "object_record_multipart_upload_id": pb.ObjectRecord(
+        format_version=1,
+        key="videos/été.mp4",
+        size=5_242_881,
+        etag="c3b1d2e4f5a6978812345678abcdef01-2",
+        blob_id="",
+        last_modified_ns=1_760_000_000_000_000_000,
+        checksums=[
+            pb.Checksum(
+                algorithm="CRC64NVME", value=bytes.fromhex("0102030405060708"), type="FULL_OBJECT"
+            ),
+        ],
+        part_count=2,
+        parts=[
+            pb.PartRef(
+                part_number=1,
+                blob_id="44444444444444444444444444444444",
+                size=5_242_880,
+                etag="00112233445566778899aabbccddeeff",
+            ),
+            pb.PartRef(
+                part_number=2,
+                blob_id="55555555555555555555555555555555",
+                size=1,
+                etag="ffeeddccbbaa99887766554433221100",
+            ),
+        ],
+        upload_id="0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+    ),
     "upload_record": pb.UploadRecord(
         format_version=1,
         key="videos/été.mp4",
@@ -233,6 +264,17 @@ def test_golden_decodes_to_value_objects() -> None:
     )
     assert records.encode_object(checked) == golden_path("object_record_checksum").read_bytes()
     assert records.encode_bucket(bucket) == golden_path("bucket_record").read_bytes()
+    # Records from before ObjectRecord.upload_id read as made by no upload.
+    older = records.decode_object("bk", golden_path("object_record_multipart").read_bytes())
+    assert older.upload_id == ""
+    made = records.decode_object(
+        "bk", golden_path("object_record_multipart_upload_id").read_bytes()
+    )
+    assert made.upload_id == "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+    assert [(p.part_number, p.size) for p in made.parts] == [(1, 5_242_880), (2, 1)]
+    assert records.encode_object(made) == (
+        golden_path("object_record_multipart_upload_id").read_bytes()
+    )
     assert records.encode_store_info(1_600_000_000_000_000_000) == (
         golden_path("store_info").read_bytes()
     )

@@ -21,11 +21,12 @@ from hamster.s3.conditional import WriteConditions
 from hamster.s3.errors import S3Error
 from hamster.storage import PutRequest, Store
 from hamster.storage.blobs import blob_path
+from hamster.storage.copy import CopyRequest, NewMetadata
 from hamster.storage.fs import RealFileSystem
 from hamster.storage.meta import LevelDBMetaStore
 from hamster.storage.multipart import CompleteRequest, NewUpload, PartRequest
 from hamster.storage.parts import CompletedPart
-from hamster.storage.records import ObjectInfo, PartInfo, UploadInfo
+from hamster.storage.records import ObjectInfo, PartInfo, StandardHeaders, UploadInfo
 
 from .bodies import BytesBody
 from .conftest import make_runtime
@@ -327,6 +328,75 @@ async def test_conditional_complete(mp: Store) -> None:
     p2 = await part(mp, upload2, 1, b"n")
     assert await code_of(complete(mp, upload2, [p2], conditions=if_match("*"))) == "NoSuchKey"
     await complete(mp, upload2, [p2], conditions=ONLY_NEW)
+
+
+async def test_repeated_complete_answers_the_same_success(mp: Store) -> None:
+    """An SDK retries a Complete whose response was lost: the same upload and
+    parts answer the object that Complete made, and nothing changes."""
+    upload = await create(mp, "retried")
+    parts = [await part(mp, upload, i + 1, d) for i, d in enumerate(PIECES)]
+    first = await complete(mp, upload, parts)
+    assert first.upload_id == upload.upload_id
+    blobs = blob_count(mp)
+    await mp.uploads.check_completable("bk", "retried", upload.upload_id)  # body worth reading
+    again = await complete(mp, upload, parts)
+    assert again == first
+    assert await mp.head_object("bk", "retried") == first
+    assert blob_count(mp) == blobs and await read(mp, "retried") == DATA
+
+
+async def test_repeated_complete_with_other_parts_is_no_such_upload(mp: Store) -> None:
+    upload = await create(mp, "retried")
+    parts = [await part(mp, upload, i + 1, d) for i, d in enumerate(PIECES)]
+    await complete(mp, upload, parts)
+    assert await code_of(complete(mp, upload, parts[:2])) == "NoSuchUpload"
+    assert await code_of(complete(mp, upload, [parts[0], parts[2]])) == "NoSuchUpload"
+    wrong_etag = CompleteRequest(
+        bucket="bk",
+        key="retried",
+        upload_id=upload.upload_id,
+        parts=tuple(CompletedPart(p.part_number, "0" * 32) for p in parts),
+    )
+    assert await code_of(mp.uploads.complete(wrong_etag)) == "NoSuchUpload"
+    # Another upload's id, or the same id at another key: no match either.
+    other = UploadInfo("bk", "elsewhere", upload.upload_id, 0, OWNER)
+    assert await code_of(complete(mp, other, parts)) == "NoSuchUpload"
+
+
+async def test_repeated_complete_after_the_key_was_written_is_no_such_upload(
+    mp: Store,
+) -> None:
+    upload = await create(mp, "retried")
+    parts = [await part(mp, upload, i + 1, d) for i, d in enumerate(PIECES)]
+    await complete(mp, upload, parts)
+    await mp.put_object(PutRequest("bk", "retried"), BytesBody(b"overwritten"))
+    assert await code_of(complete(mp, upload, parts)) == "NoSuchUpload"
+    check = mp.uploads.check_completable("bk", "retried", upload.upload_id)
+    assert await code_of(check) == "NoSuchUpload"
+    assert await code_of(mp.uploads.check_completable("bk", "retried", "")) == "NoSuchUpload"
+    # Made by the upload again, then copied onto itself (record only): a copy
+    # is no upload's result either.
+    upload = await create(mp, "copied")
+    parts = [await part(mp, upload, i + 1, d) for i, d in enumerate(PIECES)]
+    await complete(mp, upload, parts)
+    headers = StandardHeaders(
+        content_type="text/replaced",
+        content_encoding=None,
+        content_disposition=None,
+        content_language=None,
+        cache_control=None,
+        expires=None,
+    )
+    copy = CopyRequest("bk", "copied", "bk", "copied", metadata=NewMetadata(headers))
+    await mp.copy_object(copy, check_source=lambda _info: None)
+    assert (await mp.head_object("bk", "copied")).upload_id == ""
+    assert await code_of(complete(mp, upload, parts)) == "NoSuchUpload"
+    # Deleted since: NoSuchUpload too.
+    upload = await create(mp, "deleted")
+    parts = [await part(mp, upload, 1, b"only")]
+    await complete(mp, upload, parts)
+    await mp.delete_object("bk", "deleted")
+    assert await code_of(complete(mp, upload, parts)) == "NoSuchUpload"
 
 
 # --- blob lifetimes -----------------------------------------------------------

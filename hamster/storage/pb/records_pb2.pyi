@@ -33,7 +33,8 @@ DESCRIPTOR: _descriptor.FileDescriptor
 @_typing.final
 class MetadataEntry(_message.Message):
     """One user metadata pair (x-amz-meta-<name>: <value>); name lower-case and
-    without the x-amz-meta- prefix.
+    without the x-amz-meta- prefix. The value holds the header's bytes as sent,
+    one character per byte (U+0000..U+00FF), whatever their encoding.
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -142,6 +143,7 @@ class ObjectRecord(_message.Message):
     CHECKSUMS_FIELD_NUMBER: _builtins.int
     PART_COUNT_FIELD_NUMBER: _builtins.int
     PARTS_FIELD_NUMBER: _builtins.int
+    UPLOAD_ID_FIELD_NUMBER: _builtins.int
     format_version: _builtins.int
     key: _builtins.str
     size: _builtins.int
@@ -158,6 +160,11 @@ class ObjectRecord(_message.Message):
     expires: _builtins.str
     part_count: _builtins.int
     """0 for a single PUT; N for a multipart object of N parts."""
+    upload_id: _builtins.str
+    """The multipart upload whose CompleteMultipartUpload wrote this record
+    ("" for a PUT, a copy, and records written before this field): a
+    repeated Complete of that upload with the same parts answers success.
+    """
     @_builtins.property
     def user_metadata(self) -> _containers.RepeatedCompositeFieldContainer[Global___MetadataEntry]:
         """In the order the client sent them."""
@@ -189,10 +196,11 @@ class ObjectRecord(_message.Message):
         checksums: _abc.Iterable[Global___Checksum] | None = ...,
         part_count: _builtins.int = ...,
         parts: _abc.Iterable[Global___PartRef] | None = ...,
+        upload_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_cache_control", b"_cache_control", "_content_disposition", b"_content_disposition", "_content_encoding", b"_content_encoding", "_content_language", b"_content_language", "_content_type", b"_content_type", "_expires", b"_expires", "cache_control", b"cache_control", "content_disposition", b"content_disposition", "content_encoding", b"content_encoding", "content_language", b"content_language", "content_type", b"content_type", "expires", b"expires"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cache_control", b"_cache_control", "_content_disposition", b"_content_disposition", "_content_encoding", b"_content_encoding", "_content_language", b"_content_language", "_content_type", b"_content_type", "_expires", b"_expires", "blob_id", b"blob_id", "cache_control", b"cache_control", "checksums", b"checksums", "content_disposition", b"content_disposition", "content_encoding", b"content_encoding", "content_language", b"content_language", "content_type", b"content_type", "etag", b"etag", "expires", b"expires", "format_version", b"format_version", "key", b"key", "last_modified_ns", b"last_modified_ns", "part_count", b"part_count", "parts", b"parts", "size", b"size", "user_metadata", b"user_metadata"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cache_control", b"_cache_control", "_content_disposition", b"_content_disposition", "_content_encoding", b"_content_encoding", "_content_language", b"_content_language", "_content_type", b"_content_type", "_expires", b"_expires", "blob_id", b"blob_id", "cache_control", b"cache_control", "checksums", b"checksums", "content_disposition", b"content_disposition", "content_encoding", b"content_encoding", "content_language", b"content_language", "content_type", b"content_type", "etag", b"etag", "expires", b"expires", "format_version", b"format_version", "key", b"key", "last_modified_ns", b"last_modified_ns", "part_count", b"part_count", "parts", b"parts", "size", b"size", "upload_id", b"upload_id", "user_metadata", b"user_metadata"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__cache_control: _TypeAlias = _typing.Literal["cache_control"]  # noqa: Y015
     _WhichOneofArgType__cache_control: _TypeAlias = _typing.Literal["_cache_control", b"_cache_control"]  # noqa: Y015
