@@ -51,13 +51,22 @@ async def object_page(ctx: RequestContext, lister: Lister[ObjectInfo]) -> Page[O
     """Feed `lister` the bucket's objects from its start, seeking past each
     common prefix it reports; its finished page."""
     start: Start | None = lister.start
+    first = True
     while start is not None and not lister.done:
         scan = ctx.store.iter_objects(
-            ctx.bucket, lister.prefix, start.after, skip_under=start.skip_under
+            ctx.bucket,
+            lister.prefix,
+            start.after,
+            skip_under=start.skip_under,
+            check_bucket=first,
         )
-        start = None
+        seeking_past = start.after if start.skip_under else None
+        start, first = None, False
         async with aclosing(scan) as objects:
             async for info in objects:
+                # a scan restarted past a prefix must not give its keys again
+                # (else the listing would seek there forever)
+                assert seeking_past is None or not info.key.startswith(seeking_past)
                 step = lister.feed(info.key, info)
                 if step.action is Action.SEEK:
                     start = Start(step.prefix, skip_under=True)

@@ -669,7 +669,13 @@ class Store:
         return outcomes
 
     async def iter_objects(
-        self, bucket: str, prefix: str = "", start_after: str = "", *, skip_under: bool = False
+        self,
+        bucket: str,
+        prefix: str = "",
+        start_after: str = "",
+        *,
+        skip_under: bool = False,
+        check_bucket: bool = True,
     ) -> AsyncGenerator[ObjectInfo, None]:
         """Objects of `bucket` whose key starts with `prefix` and sorts after
         `start_after`, in key order (UTF-8 bytes), read lazily.
@@ -684,10 +690,14 @@ class Store:
         entries, then 4x up to the metadata store's batch): a listing that
         seeks after a few keys reads few.
 
-        NoSuchBucket (at the first iteration) if the bucket does not exist.
+        NoSuchBucket (at the first iteration) if the bucket does not exist,
+        unless `check_bucket` is False (the caller has just checked, and a
+        listing restarting its scan need not ask again): then a missing
+        bucket simply has no objects.
         """
         assert start_after or not skip_under
-        await self.core.require_bucket(bucket)
+        if check_bucket:
+            await self.core.require_bucket(bucket)
         base = records.object_prefix(bucket)
         after: bytes | None = None
         if start_after:

@@ -42,3 +42,27 @@ async def test_uploads_skip_under(store: Store) -> None:
         u.key async for u in store.uploads.iter_uploads("bk", key_marker="a/", skip_under=True)
     ]
     assert listed == ["a0", "b"]
+
+
+async def test_writes_during_a_scan_neither_repeat_nor_hide_stable_keys(store: Store) -> None:
+    """Keys written and deleted between the reads of one scan: every key
+    yielded is new and greater than the last, and every key that existed
+    throughout is yielded."""
+    await store.create_bucket("bk", OWNER, "us-east-1")
+    stable = [f"s{i:03d}" for i in range(0, 240, 2)]
+    doomed = [f"s{i:03d}" for i in range(1, 240, 4)]
+    for key in stable + doomed:
+        await store.put_object(PutRequest(bucket="bk", key=key), BytesBody(key.encode()))
+    seen: list[str] = []
+    async for info in store.iter_objects("bk"):
+        seen.append(info.key)
+        n = len(seen)
+        # behind the cursor, ahead of it, and a delete ahead of it
+        await store.put_object(PutRequest(bucket="bk", key=f"r{n}"), BytesBody(b"behind"))
+        await store.put_object(PutRequest(bucket="bk", key=f"{info.key}+{n}"), BytesBody(b"x"))
+        ahead = [k for k in doomed if k > info.key]
+        if ahead:
+            await store.delete_object("bk", ahead[0])
+            doomed.remove(ahead[0])
+    assert seen == sorted(set(seen))
+    assert set(stable) <= set(seen)
