@@ -207,6 +207,9 @@ def test_v1_errors(s3: Any, s3_bob: Any, bucket: str) -> None:
         s3_bob.list_objects(Bucket=bucket)
     assert error_code(e) == (403, "AccessDenied")
     with pytest.raises(ClientError) as e:
+        s3.list_objects(Bucket=bucket, EncodingType="gzip")
+    assert error_code(e) == (400, "InvalidArgument")
+    with pytest.raises(ClientError) as e:
         s3.list_objects(Bucket="no-such-bucket-listing")
     assert error_code(e) == (404, "NoSuchBucket")
 
@@ -250,7 +253,7 @@ def test_versions_of_a_never_versioned_bucket(s3: Any, bucket: str) -> None:
     assert entries == [["a"], ["b/"], ["c d+e"], ["é"]]
 
 
-def test_versions_errors(s3: Any, bucket: str) -> None:
+def test_versions_errors(s3: Any, s3_bob: Any, bucket: str) -> None:
     with pytest.raises(ClientError) as e:
         s3.list_object_versions(Bucket=bucket, VersionIdMarker="null")
     assert error_code(e) == (400, "InvalidArgument")
@@ -261,6 +264,12 @@ def test_versions_errors(s3: Any, bucket: str) -> None:
     with pytest.raises(ClientError) as e:
         s3.list_object_versions(Bucket="no-such-bucket-listing")
     assert error_code(e) == (404, "NoSuchBucket")
+    with pytest.raises(ClientError) as e:
+        s3_bob.list_object_versions(Bucket=bucket)
+    assert error_code(e) == (403, "AccessDenied")
+    with pytest.raises(ClientError) as e:
+        s3.list_object_versions(Bucket=bucket, MaxKeys=-5)
+    assert error_code(e) == (400, "InvalidArgument")
 
 
 def test_version_id_on_object_requests(s3: Any, bucket: str) -> None:
