@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from hamster.auth.payload import AwsChunkedBody
+from hamster.auth.verify import STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER
 from hamster.config import User
 from hamster.http.messages import RequestBody, Response
 from hamster.runtime import Runtime
@@ -36,6 +38,15 @@ class RequestContext:
     def key(self) -> str:
         assert self.request.key is not None, "routed to an object operation without a key"
         return self.request.key
+
+    @property
+    def trailers_allowed(self) -> bool:
+        """Whether the body can carry trailers: aws-chunked in a *-TRAILER mode."""
+        payload = (self.request.header("x-amz-content-sha256") or "").strip()
+        return isinstance(self.body, AwsChunkedBody) and payload in (
+            STREAMING_SIGNED_TRAILER,
+            STREAMING_UNSIGNED_TRAILER,
+        )
 
     async def owned_bucket(self) -> BucketInfo:
         """The request's bucket, if it exists and belongs to the caller.

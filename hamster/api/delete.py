@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from hamster.api.context import RequestContext, xml_response
 from hamster.auth.payload import AwsChunkedBody
-from hamster.auth.verify import STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER
 from hamster.http.messages import Response
 from hamster.s3.errors import S3Error
 from hamster.s3.names import validate_key
@@ -34,15 +33,6 @@ from hamster.s3.xml import (
 from hamster.storage.store import DeleteTarget
 
 
-def _trailers_allowed(ctx: RequestContext) -> bool:
-    """Whether the body can carry trailers: aws-chunked in a *-TRAILER mode."""
-    payload = (ctx.request.header("x-amz-content-sha256") or "").strip()
-    return isinstance(ctx.body, AwsChunkedBody) and payload in (
-        STREAMING_SIGNED_TRAILER,
-        STREAMING_UNSIGNED_TRAILER,
-    )
-
-
 def _is_current(obj: ObjectToDelete) -> bool:
     """Whether `obj` names the current object (no VersionId, or ``null``)."""
     return obj.version_id is None or obj.version_id == NULL_VERSION
@@ -54,7 +44,7 @@ def _target(obj: ObjectToDelete) -> DeleteTarget:
 
 async def delete_objects(ctx: RequestContext) -> Response:
     await ctx.owned_bucket()
-    wanted = required_integrity(ctx.request.headers, trailers_allowed=_trailers_allowed(ctx))
+    wanted = required_integrity(ctx.request.headers, trailers_allowed=ctx.trailers_allowed)
     body = await ctx.read_small_body(DELETE_XML_MAX_BYTES)
     trailers = ctx.body.trailers if isinstance(ctx.body, AwsChunkedBody) else ()
     wanted.verify_body(body, trailers)

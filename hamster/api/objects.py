@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Callable
 
 from hamster.api.context import RequestContext, owner_id, xml_response
 from hamster.auth.payload import AwsChunkedBody
-from hamster.auth.verify import STREAMING_SIGNED_TRAILER, STREAMING_UNSIGNED_TRAILER
 from hamster.http.messages import Response
 from hamster.s3 import checksums
 from hamster.s3 import etag as etags
@@ -108,17 +107,6 @@ def user_metadata(ctx: RequestContext) -> tuple[tuple[str, str], ...]:
     return tuple(pairs)
 
 
-
-
-def _trailers_allowed(ctx: RequestContext) -> bool:
-    """Whether the body can carry trailers: aws-chunked in a *-TRAILER mode."""
-    payload = (ctx.request.header("x-amz-content-sha256") or "").strip()
-    return isinstance(ctx.body, AwsChunkedBody) and payload in (
-        STREAMING_SIGNED_TRAILER,
-        STREAMING_UNSIGNED_TRAILER,
-    )
-
-
 def _expected_at_end(wanted: ChecksumRequest | None, body: AwsChunkedBody) -> bytes | None:
     """Once an aws-chunked body has ended: the checksum value to verify, from
     its trailer or (already known) its header; the trailers are checked either way."""
@@ -154,7 +142,7 @@ def requested_checksum(
 ) -> tuple[ChecksumRequest | None, Callable[[], bytes | None] | None]:
     """The checksum a write asks for (header or declared trailer), and for an
     aws-chunked body the callback that gives its value once the body has ended."""
-    wanted = checksums.parse_request(ctx.request.headers, trailers_allowed=_trailers_allowed(ctx))
+    wanted = checksums.parse_request(ctx.request.headers, trailers_allowed=ctx.trailers_allowed)
     if not isinstance(ctx.body, AwsChunkedBody):
         return wanted, None
     return wanted, functools.partial(_expected_at_end, wanted, ctx.body)
