@@ -183,6 +183,17 @@ class OverwritingMeta:
         await self.inner.close()
 
 
+async def detached_record(store: Store, inner: MetaStore, key: str, body: bytes) -> bytes:
+    """The encoded record of an object of `body` at `key` whose blob is its
+    own (put at a scratch key whose record is then dropped), for an
+    `OverwritingMeta` to commit behind the store's back."""
+    from hamster.storage import records
+
+    scratch = await put(store, "scratch", body)
+    await inner.write([], [records.object_key("bk", "scratch")], sync=True)
+    return records.encode_object(ObjectInfo(**{**scratch.__dict__, "key": key}))
+
+
 async def test_copy_onto_itself_of_an_object_that_changed_copies_the_opened_bytes(
     tmp_path: Path,
 ) -> None:
@@ -197,19 +208,51 @@ async def test_copy_onto_itself_of_an_object_that_changed_copies_the_opened_byte
         await store.create_bucket("bk", OWNER, "us-east-1")
         original = data(100_000, "original")
         first = await put(store, "k", original)
-        newer = await put(store, "elsewhere", data(10, "newer"))
         # The overwrite: "k" becomes a record of other bytes (another blob).
-        meta.record = records.encode_object(
-            ObjectInfo(**{**newer.__dict__, "key": "k"})  # same blob as "elsewhere"
-        )
+        meta.record = await detached_record(store, inner, "k", data(10, "newer"))
+        newer_blob = records.decode_object("bk", meta.record).blob_id
         meta.armed = True  # read 1: the copy opens "k"; read 2: its commit re-reads it
         info = await copy(store, "k", "k", metadata=NewMetadata(HEADERS))
         assert meta.reads >= 2
         # Not a record rewrite pointing at a blob that is no longer "k"'s:
         # the bytes that were opened, in a new blob.
-        assert info.blob_id not in (first.blob_id, newer.blob_id)
+        assert info.blob_id not in (first.blob_id, newer_blob)
         assert await read_all(store, "bk", "k") == original
         assert info.etag == hashlib.md5(original).hexdigest()
+        # The overwrite's blob went with its record; the original's stays, an
+        # orphan of the overwrite made behind the store's back.
+        assert files_under(data_dir, "blobs") == sorted([first.blob_id, info.blob_id])
+    finally:
+        await store.close()
+
+
+async def test_destination_written_during_the_copy_fails_its_condition_at_commit(
+    tmp_path: Path,
+) -> None:
+    """If-None-Match: * holds when the copy starts; the key is written before
+    the copy commits: PreconditionFailed, the copy's blob removed."""
+    from hamster.s3.conditional import WriteConditions
+    from hamster.storage import records
+
+    data_dir = tmp_path / "d"
+    (data_dir / "meta").mkdir(parents=True)
+    inner = await LevelDBMetaStore.open(str(data_dir / "meta"))
+    meta = OverwritingMeta(inner, records.object_key("bk", "dst"), b"", nth=2)
+    store = await Store.open(str(data_dir), make_runtime(), meta=meta)
+    try:
+        await store.create_bucket("bk", OWNER, "us-east-1")
+        src = await put(store, "src", data(200_000, "source"))
+        meta.record = await detached_record(store, inner, "dst", data(300, "raced"))
+        raced = records.decode_object("bk", meta.record)
+        meta.armed = True  # read 1: the early check; read 2: the commit's
+        with pytest.raises(S3Error) as e:
+            await copy(store, "src", "dst", conditions=WriteConditions(if_none_match="*"))
+        assert e.value.code == "PreconditionFailed"
+        assert meta.reads == 2
+        assert await store.head_object("bk", "dst") == raced
+        assert await read_all(store, "bk", "dst") == data(300, "raced")
+        assert files_under(data_dir, "blobs") == sorted([src.blob_id, raced.blob_id])
+        assert files_under(data_dir, "tmp") == []
     finally:
         await store.close()
 
