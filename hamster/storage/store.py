@@ -430,9 +430,7 @@ class Store:
             header_value = req.checksum_expected
             expected_checksum = lambda: header_value  # noqa: E731
         await core.require_bucket(req.bucket)
-        if req.conditions.present:
-            current = await core.get_object(req.bucket, req.key)
-            check_write_conditions(req.conditions, _etag(current), key=req.key)
+        await self._check_conditions_early(req.bucket, req.key, req.conditions)
         blob_id = core.runtime.new_id()
         written = await core.blobs.write(
             blob_id,
@@ -460,15 +458,34 @@ class Store:
             blob_id=blob_id,
             checksum=ChecksumValue(algorithm, written.checksum, integrity.FULL_OBJECT),
         )
-        async with core.transaction(new_blobs=[blob_id]) as batch:
-            await core.require_bucket(req.bucket)
-            old = await core.get_object(req.bucket, req.key)
-            check_write_conditions(req.conditions, _etag(old), key=req.key)
-            assert old is None or blob_id not in old.blob_ids
-            batch.put(records.object_key(req.bucket, req.key), records.encode_object(info))
+        await self._commit_object(info, req.conditions)
+        return info
+
+    async def _check_conditions_early(
+        self, bucket: str, key: str, conditions: WriteConditions
+    ) -> None:
+        """If-Match / If-None-Match before a byte is read (fail fast);
+        `_commit_object` checks them again under the lock."""
+        if conditions.present:
+            current = await self.core.get_object(bucket, key)
+            check_write_conditions(conditions, _etag(current), key=key)
+
+    async def _commit_object(self, info: ObjectInfo, conditions: WriteConditions) -> None:
+        """Commit `info`, whose one blob is new and durable, at its key (PUT
+        and copy): in one `Core.transaction` the bucket and the conditions
+        are checked again, the record written, and the blobs of the object it
+        replaces removed after (those an open reader pinned, a copy's source
+        included, when it closes). Any refusal removes the new blob."""
+        core = self.core
+        assert not info.parts
+        async with core.transaction(new_blobs=[info.blob_id]) as batch:
+            await core.require_bucket(info.bucket)
+            old = await core.get_object(info.bucket, info.key)
+            check_write_conditions(conditions, _etag(old), key=info.key)
+            assert old is None or info.blob_id not in old.blob_ids
+            batch.put(records.object_key(info.bucket, info.key), records.encode_object(info))
             if old is not None:
                 batch.discard_after(old.blob_ids)
-        return info
 
     async def delete_object(self, bucket: str, key: str) -> None:
         core = self.core
@@ -509,9 +526,7 @@ class Store:
         async with self._open_source(req.source_bucket, req.source_key) as reader:
             source = reader.info
             check_source(source)
-            if req.conditions.present:  # fail fast
-                current = await core.get_object(req.bucket, req.key)
-                check_write_conditions(req.conditions, _etag(current), key=req.key)
+            await self._check_conditions_early(req.bucket, req.key, req.conditions)
             kept = source.checksum.algorithm if source.checksum is not None else None
             if req.onto_itself and req.checksum_algorithm in (None, kept):
                 info = await self._copy_record(req, source)
@@ -545,15 +560,7 @@ class Store:
                 checksum=ChecksumValue(algorithm, written.checksum, integrity.FULL_OBJECT),
                 parts=(),
             )
-            async with core.transaction(new_blobs=[blob_id]) as batch:
-                await core.require_bucket(req.bucket)
-                old = await core.get_object(req.bucket, req.key)
-                check_write_conditions(req.conditions, _etag(old), key=req.key)
-                batch.put(records.object_key(req.bucket, req.key), records.encode_object(info))
-                if old is not None:
-                    # The source's own blobs, for a copy onto itself: still
-                    # pinned by `reader`, they go when it closes.
-                    batch.discard_after(old.blob_ids)
+            await self._commit_object(info, req.conditions)
             return info
 
     @contextlib.asynccontextmanager
