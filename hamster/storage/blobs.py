@@ -253,7 +253,14 @@ class BlobStore:
             self._pins[blob_id] += 1
 
     async def unpin(self, blob_ids: Iterable[str]) -> None:
-        """Release a `pin`; removes blobs whose removal was waiting for it."""
+        """Release a `pin`; removes blobs whose removal was waiting for it.
+
+        Every pin is released first. The removals are shielded, and one that
+        fails is logged, not raised: no record points to the blob, so it is an
+        orphan that recovery removes, and the operation that unpins (a copy
+        that has committed, a GET that has answered) succeeded.
+        """
+        due: list[str] = []
         for blob_id in blob_ids:
             assert self._pins[blob_id] > 0, blob_id
             self._pins[blob_id] -= 1
@@ -261,7 +268,13 @@ class BlobStore:
                 del self._pins[blob_id]
                 if blob_id in self._removal_waiting:
                     self._removal_waiting.discard(blob_id)
+                    due.append(blob_id)
+        with trio.CancelScope(shield=True):
+            for blob_id in due:
+                try:
                     await self.fs.remove(blob_path(blob_id), missing_ok=True)
+                except OSError:
+                    log.exception("could not remove unreferenced blob %s; recovery will", blob_id)
 
     async def remove(self, blob_id: str) -> None:
         """Remove a blob no record points to any more (missing is fine); a

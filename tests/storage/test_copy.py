@@ -407,3 +407,57 @@ async def test_cancelled_copy_still_releases_its_source(tmp_path: Path) -> None:
         assert await store.get_object_info("bk", "dst") is None
     finally:
         await store.close()
+
+
+class FailingRemoveFS(RecordingFS):
+    """`remove` of a path in `failing` raises OSError (a disk refusing it)."""
+
+    def __init__(self, root: str) -> None:
+        super().__init__(RealFileSystem(root), [])
+        self.failing: set[str] = set()
+
+    async def remove(self, path: str, *, missing_ok: bool = False) -> None:
+        if path in self.failing:
+            self.log.append(f"refused remove {path}")
+            raise OSError(5, "Input/output error")
+        await super().remove(path, missing_ok=missing_ok)
+
+
+async def test_a_source_blob_that_cannot_be_removed_does_not_fail_the_committed_copy(
+    tmp_path: Path,
+) -> None:
+    """A copy onto itself in another checksum algorithm replaces the parts it
+    reads: their removal waits for the copy's reader. When the disk refuses
+    one, the copy (committed) still succeeds, the other parts go, no pin is
+    left behind, and the refused blob is an orphan that recovery removes."""
+    from .test_multipart import complete, create, part
+
+    data_dir = tmp_path / "d"
+    fs = FailingRemoveFS(str(data_dir))
+    store = await Store.open(str(data_dir), make_runtime(), fs=fs, min_part_bytes=8)
+    try:
+        await store.create_bucket("bk", OWNER, "us-east-1")
+        upload = await create(store, "mp")
+        pieces = [data(1000 + n, f"piece {n}") for n in range(3)]
+        parts = [await part(store, upload, n + 1, p) for n, p in enumerate(pieces)]
+        source = await complete(store, upload, parts)
+        refused = blob_path(source.blob_ids[0])
+        fs.failing.add(refused)
+        info = await copy(
+            store, "mp", "mp", metadata=NewMetadata(HEADERS), checksum_algorithm="SHA256"
+        )
+        assert f"refused remove {refused}" in fs.log
+        assert info.checksum == integrity.ChecksumValue(
+            "SHA256", hashlib.sha256(b"".join(pieces)).digest()
+        )
+        assert await read_all(store, "bk", "mp") == b"".join(pieces)
+        assert not store.core.blobs._pins  # every pin released
+        assert files_under(data_dir, "blobs") == sorted([source.blob_ids[0], info.blob_id])
+    finally:
+        await store.close()
+    reopened = await Store.open(str(data_dir), make_runtime())
+    try:
+        assert reopened.recovery.orphans_removed == 1
+        assert files_under(data_dir, "blobs") == [info.blob_id]
+    finally:
+        await reopened.close()
