@@ -3,7 +3,7 @@ store: what it reads from the metadata store."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import cast
@@ -16,24 +16,17 @@ from hamster.storage.meta import LevelDBMetaStore, MetaStore
 from hamster.storage.records import ObjectInfo
 from hamster.storage.store import LIST_FIRST_BATCH
 from tests.storage.conftest import make_runtime
+from tests.storage.test_write_order import MetaWrapper
 
 OWNER = "AKIDOWNER"
 
 
-class CountingMeta:
+class CountingMeta(MetaWrapper):
     """A MetaStore wrapper counting the entries scans yield."""
 
     def __init__(self, inner: MetaStore) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.entries = 0
-
-    async def get(self, key: bytes) -> bytes | None:
-        return await self.inner.get(key)
-
-    async def write(
-        self, puts: Sequence[tuple[bytes, bytes]], deletes: Sequence[bytes], *, sync: bool
-    ) -> None:
-        await self.inner.write(puts, deletes, sync=sync)
 
     async def scan(
         self, prefix: bytes, start_after: bytes | None = None, limit: int | None = None
@@ -41,9 +34,6 @@ class CountingMeta:
         async for kv in self.inner.scan(prefix, start_after, limit):
             self.entries += 1
             yield kv
-
-    async def close(self) -> None:
-        await self.inner.close()
 
 
 async def test_a_delimiter_page_reads_a_few_entries_per_prefix(tmp_path: Path) -> None:

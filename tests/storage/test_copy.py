@@ -5,7 +5,7 @@ damaged, and part copies stored as parts."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -23,7 +23,7 @@ from hamster.storage.records import StandardHeaders
 
 from .bodies import BytesBody
 from .conftest import make_runtime
-from .test_write_order import RecordingFS, RecordingMeta
+from .test_write_order import MetaWrapper, RecordingFS, open_recorded
 
 OWNER = "AKIDOWNER"
 HEADERS = StandardHeaders(
@@ -69,10 +69,7 @@ def files_under(data_dir: Path, sub: str) -> list[str]:
 async def recorded(tmp_path: Path) -> tuple[Store, list[str], Path]:
     log: list[str] = []
     data_dir = tmp_path / "d"
-    (data_dir / "meta").mkdir(parents=True)
-    fs = RecordingFS(RealFileSystem(str(data_dir)), log)
-    meta = RecordingMeta(await LevelDBMetaStore.open(str(data_dir / "meta")), log)
-    store = await Store.open(str(data_dir), make_runtime(), fs=fs, meta=meta)
+    store = await open_recorded(data_dir, log)
     await store.create_bucket("bk", OWNER, "us-east-1")
     return store, log, data_dir
 
@@ -153,12 +150,13 @@ async def test_copy_onto_itself_rewrites_only_the_record(
         await store.close()
 
 
-class OverwritingMeta:
+class OverwritingMeta(MetaWrapper):
     """Commits `record` under `key` just before the `nth` read of `key`: an
     overwrite that lands between a copy's open and its commit."""
 
     def __init__(self, inner: MetaStore, key: bytes, record: bytes, nth: int) -> None:
-        self.inner, self.key, self.record, self.nth = inner, key, record, nth
+        super().__init__(inner)
+        self.key, self.record, self.nth = key, record, nth
         self.reads = 0
         self.armed = False
 
@@ -169,54 +167,48 @@ class OverwritingMeta:
                 await self.inner.write([(self.key, self.record)], [], sync=True)
         return await self.inner.get(key)
 
-    async def write(
-        self, puts: Sequence[tuple[bytes, bytes]], deletes: Sequence[bytes], *, sync: bool
-    ) -> None:
-        await self.inner.write(puts, deletes, sync=sync)
 
-    def scan(
-        self, prefix: bytes, start_after: bytes | None = None, limit: int | None = None
-    ) -> AsyncIterator[tuple[bytes, bytes]]:
-        return self.inner.scan(prefix, start_after, limit)
+async def overwriting_store(data_dir: Path, key: str) -> tuple[Store, OverwritingMeta]:
+    """A store with bucket "bk" whose metadata, once armed, commits an
+    overwrite of `key` before the second read of it (see `overwrite_with`)."""
+    from hamster.storage import records
 
-    async def close(self) -> None:
-        await self.inner.close()
+    (data_dir / "meta").mkdir(parents=True)
+    inner = await LevelDBMetaStore.open(str(data_dir / "meta"))
+    meta = OverwritingMeta(inner, records.object_key("bk", key), b"", nth=2)
+    store = await Store.open(str(data_dir), make_runtime(), meta=meta)
+    await store.create_bucket("bk", OWNER, "us-east-1")
+    return store, meta
 
 
-async def detached_record(store: Store, inner: MetaStore, key: str, body: bytes) -> bytes:
-    """The encoded record of an object of `body` at `key` whose blob is its
-    own (put at a scratch key whose record is then dropped), for an
-    `OverwritingMeta` to commit behind the store's back."""
+async def overwrite_with(store: Store, meta: OverwritingMeta, key: str, body: bytes) -> ObjectInfo:
+    """Make `meta`'s overwrite an object of `body` at `key` whose blob is its
+    own (put at a scratch key whose record is then dropped); returns it."""
     from hamster.storage import records
 
     scratch = await put(store, "scratch", body)
-    await inner.write([], [records.object_key("bk", "scratch")], sync=True)
-    return records.encode_object(ObjectInfo(**{**scratch.__dict__, "key": key}))
+    await meta.inner.write([], [records.object_key("bk", "scratch")], sync=True)
+    info = ObjectInfo(**{**scratch.__dict__, "key": key})
+    meta.record = records.encode_object(info)
+    return info
 
 
 async def test_copy_onto_itself_of_an_object_that_changed_copies_the_opened_bytes(
     tmp_path: Path,
 ) -> None:
-    from hamster.storage import records
-
     data_dir = tmp_path / "d"
-    (data_dir / "meta").mkdir(parents=True)
-    inner = await LevelDBMetaStore.open(str(data_dir / "meta"))
-    meta = OverwritingMeta(inner, records.object_key("bk", "k"), b"", nth=2)
-    store = await Store.open(str(data_dir), make_runtime(), meta=meta)
+    store, meta = await overwriting_store(data_dir, "k")
     try:
-        await store.create_bucket("bk", OWNER, "us-east-1")
         original = data(100_000, "original")
         first = await put(store, "k", original)
         # The overwrite: "k" becomes a record of other bytes (another blob).
-        meta.record = await detached_record(store, inner, "k", data(10, "newer"))
-        newer_blob = records.decode_object("bk", meta.record).blob_id
+        newer = await overwrite_with(store, meta, "k", data(10, "newer"))
         meta.armed = True  # read 1: the copy opens "k"; read 2: its commit re-reads it
         info = await copy(store, "k", "k", metadata=NewMetadata(HEADERS))
         assert meta.reads >= 2
         # Not a record rewrite pointing at a blob that is no longer "k"'s:
         # the bytes that were opened, in a new blob.
-        assert info.blob_id not in (first.blob_id, newer_blob)
+        assert info.blob_id not in (first.blob_id, newer.blob_id)
         assert await read_all(store, "bk", "k") == original
         assert info.etag == hashlib.md5(original).hexdigest()
         # The overwrite's blob went with its record; the original's stays, an
@@ -232,18 +224,12 @@ async def test_destination_written_during_the_copy_fails_its_condition_at_commit
     """If-None-Match: * holds when the copy starts; the key is written before
     the copy commits: PreconditionFailed, the copy's blob removed."""
     from hamster.s3.conditional import WriteConditions
-    from hamster.storage import records
 
     data_dir = tmp_path / "d"
-    (data_dir / "meta").mkdir(parents=True)
-    inner = await LevelDBMetaStore.open(str(data_dir / "meta"))
-    meta = OverwritingMeta(inner, records.object_key("bk", "dst"), b"", nth=2)
-    store = await Store.open(str(data_dir), make_runtime(), meta=meta)
+    store, meta = await overwriting_store(data_dir, "dst")
     try:
-        await store.create_bucket("bk", OWNER, "us-east-1")
         src = await put(store, "src", data(200_000, "source"))
-        meta.record = await detached_record(store, inner, "dst", data(300, "raced"))
-        raced = records.decode_object("bk", meta.record)
+        raced = await overwrite_with(store, meta, "dst", data(300, "raced"))
         meta.armed = True  # read 1: the early check; read 2: the commit's
         with pytest.raises(S3Error) as e:
             await copy(store, "src", "dst", conditions=WriteConditions(if_none_match="*"))

@@ -17,20 +17,18 @@ from hamster.storage.meta import LevelDBMetaStore, MetaStore
 
 from .bodies import BytesBody
 from .conftest import make_runtime
+from .test_write_order import MetaWrapper
 
 
-class WatchedMeta:
+class WatchedMeta(MetaWrapper):
     """A MetaStore that logs each write and whether the commit lock was held;
     `fail` makes the next write raise after logging it."""
 
     def __init__(self, inner: MetaStore) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.core: Core | None = None
         self.writes: list[tuple[list[bytes], list[bytes], bool, bool]] = []
         self.fail = False
-
-    async def get(self, key: bytes) -> bytes | None:
-        return await self.inner.get(key)
 
     async def write(
         self, puts: Sequence[tuple[bytes, bytes]], deletes: Sequence[bytes], *, sync: bool
@@ -41,14 +39,6 @@ class WatchedMeta:
         if self.fail:
             raise OSError("disk full")
         await self.inner.write(puts, deletes, sync=sync)
-
-    def scan(
-        self, prefix: bytes, start_after: bytes | None = None, limit: int | None = None
-    ) -> AsyncIterator[tuple[bytes, bytes]]:
-        return self.inner.scan(prefix, start_after, limit)
-
-    async def close(self) -> None:
-        await self.inner.close()
 
 
 @pytest.fixture

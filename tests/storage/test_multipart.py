@@ -22,15 +22,13 @@ from hamster.s3.errors import S3Error
 from hamster.storage import PutRequest, Store
 from hamster.storage.blobs import blob_path
 from hamster.storage.copy import CopyRequest, NewMetadata
-from hamster.storage.fs import RealFileSystem
-from hamster.storage.meta import LevelDBMetaStore
 from hamster.storage.multipart import CompleteRequest, NewUpload, PartRequest
 from hamster.storage.parts import CompletedPart
 from hamster.storage.records import ObjectInfo, PartInfo, StandardHeaders, UploadInfo
 
 from .bodies import BytesBody
 from .conftest import make_runtime
-from .test_write_order import RecordingFS, RecordingMeta
+from .test_write_order import open_recorded
 
 OWNER = "AKIDOWNER"
 MIN_PART = 8
@@ -585,11 +583,7 @@ async def test_recovery_reports_a_missing_part_and_it_is_never_served(
 
 async def test_part_and_complete_durability_order(tmp_path: Path) -> None:
     log: list[str] = []
-    data_dir = tmp_path / "d"
-    fs = RecordingFS(RealFileSystem(str(data_dir)), log)
-    (data_dir / "meta").mkdir(parents=True)
-    meta = RecordingMeta(await LevelDBMetaStore.open(str(data_dir / "meta")), log)
-    store = await Store.open(str(data_dir), make_runtime(), fs=fs, meta=meta, min_part_bytes=1)
+    store = await open_recorded(tmp_path / "d", log, min_part_bytes=1)
     try:
         await store.create_bucket("bk", OWNER, "us-east-1")
         upload = await create(store)

@@ -13,15 +13,12 @@ from hamster.runtime import Runtime
 from hamster.s3.errors import S3Error
 from hamster.storage import PutRequest, Store
 from hamster.storage.blobs import blob_path
-from hamster.storage.fs import RealFileSystem
-from hamster.storage.meta import LevelDBMetaStore
 from hamster.storage.records import object_key
 from hamster.storage.store import DeleteTarget
 
 from .bodies import BytesBody
-from .conftest import make_runtime
 from .test_multipart import MIN_PART, complete, create, part
-from .test_write_order import RecordingFS, RecordingMeta
+from .test_write_order import open_recorded
 
 OWNER = "AKIDOWNER"
 
@@ -128,11 +125,7 @@ async def test_an_open_reader_keeps_its_object_until_it_closes(bk: Store) -> Non
 
 async def test_one_synced_batch_then_the_blobs(tmp_path: Path) -> None:
     log: list[str] = []
-    data_dir = tmp_path / "d"
-    (data_dir / "meta").mkdir(parents=True)
-    fs = RecordingFS(RealFileSystem(str(data_dir)), log)
-    meta = RecordingMeta(await LevelDBMetaStore.open(str(data_dir / "meta")), log)
-    store = await Store.open(str(data_dir), make_runtime(), fs=fs, meta=meta)
+    store = await open_recorded(tmp_path / "d", log)
     try:
         await store.create_bucket("bk", OWNER, "us-east-1")
         keys = [f"key-{n}" for n in range(20)]
@@ -151,11 +144,7 @@ async def test_one_synced_batch_then_the_blobs(tmp_path: Path) -> None:
 
 async def test_nothing_to_delete_writes_nothing(tmp_path: Path) -> None:
     log: list[str] = []
-    data_dir = tmp_path / "d"
-    (data_dir / "meta").mkdir(parents=True)
-    fs = RecordingFS(RealFileSystem(str(data_dir)), log)
-    meta = RecordingMeta(await LevelDBMetaStore.open(str(data_dir / "meta")), log)
-    store = await Store.open(str(data_dir), make_runtime(), fs=fs, meta=meta)
+    store = await open_recorded(tmp_path / "d", log)
     try:
         await store.create_bucket("bk", OWNER, "us-east-1")
         log.clear()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any
 
 from hamster.storage import PutRequest, Store
 from hamster.storage.blobs import blob_dir, blob_path, tmp_path
@@ -64,9 +65,12 @@ class RecordingFS:
         return await self.inner.exists(path)
 
 
-class RecordingMeta:
-    def __init__(self, inner: MetaStore, log: list[str]) -> None:
-        self.inner, self.log = inner, log
+class MetaWrapper:
+    """A `MetaStore` that hands every call to `inner`: the base of the test
+    wrappers that watch or disturb some of them (override those)."""
+
+    def __init__(self, inner: MetaStore) -> None:
+        self.inner = inner
 
     async def get(self, key: bytes) -> bytes | None:
         return await self.inner.get(key)
@@ -74,8 +78,6 @@ class RecordingMeta:
     async def write(
         self, puts: Sequence[tuple[bytes, bytes]], deletes: Sequence[bytes], *, sync: bool
     ) -> None:
-        keys = [k for k, _ in puts] + list(deletes)
-        self.log.append(f"meta {'sync' if sync else 'nosync'} {b','.join(keys)!r}")
         await self.inner.write(puts, deletes, sync=sync)
 
     def scan(
@@ -87,14 +89,30 @@ class RecordingMeta:
         await self.inner.close()
 
 
-async def test_put_is_durable_before_commit_and_old_blob_goes_after(tmp_path: Path) -> None:
-    log: list[str] = []
-    data_dir = tmp_path / "d"
-    data_dir.mkdir()
-    (data_dir / "meta").mkdir()
+class RecordingMeta(MetaWrapper):
+    def __init__(self, inner: MetaStore, log: list[str]) -> None:
+        super().__init__(inner)
+        self.log = log
+
+    async def write(
+        self, puts: Sequence[tuple[bytes, bytes]], deletes: Sequence[bytes], *, sync: bool
+    ) -> None:
+        keys = [k for k, _ in puts] + list(deletes)
+        self.log.append(f"meta {'sync' if sync else 'nosync'} {b','.join(keys)!r}")
+        await self.inner.write(puts, deletes, sync=sync)
+
+
+async def open_recorded(data_dir: Path, log: list[str], **kw: Any) -> Store:
+    """A store in `data_dir` whose filesystem and metadata calls go to `log`."""
+    (data_dir / "meta").mkdir(parents=True)
     fs = RecordingFS(RealFileSystem(str(data_dir)), log)
     meta = RecordingMeta(await LevelDBMetaStore.open(str(data_dir / "meta")), log)
-    store = await Store.open(str(data_dir), make_runtime(), fs=fs, meta=meta)
+    return await Store.open(str(data_dir), make_runtime(), fs=fs, meta=meta, **kw)
+
+
+async def test_put_is_durable_before_commit_and_old_blob_goes_after(tmp_path: Path) -> None:
+    log: list[str] = []
+    store = await open_recorded(tmp_path / "d", log)
     try:
         await store.create_bucket("bk", "o", "us-east-1")
         first = await store.put_object(PutRequest(bucket="bk", key="k"), BytesBody(b"1" * 10))
