@@ -50,17 +50,26 @@ def _markers_for(keys: list[str]) -> st.SearchStrategy[str]:
 keys_and_marker = keys_st.flatmap(lambda keys: st.tuples(st.just(keys), _markers_for(keys)))
 
 
+def naive_common_prefix(key: str, prefix: str, delimiter: str | None) -> str | None:
+    """What `key` rolls up into, written out apart from the module under test:
+    up to and including the first delimiter after the prefix (an empty
+    delimiter is none)."""
+    if not delimiter or delimiter not in key[len(prefix) :]:
+        return None
+    return prefix + key[len(prefix) :].split(delimiter, 1)[0] + delimiter
+
+
 def reference(
     keys: list[str], prefix: str, delimiter: str | None, marker: str, max_keys: int | None
 ) -> tuple[list[str], list[str], bool]:
     """(keys, common prefixes, truncated): the obvious implementation."""
     entries = sorted(
-        {common_prefix(k, prefix, delimiter) or k for k in keys if k.startswith(prefix)}
+        {naive_common_prefix(k, prefix, delimiter) or k for k in keys if k.startswith(prefix)}
     )
     entries = [e for e in entries if e > marker]
     cut = entries if max_keys is None else entries[:max_keys]
-    listed = [e for e in cut if common_prefix(e, prefix, delimiter) is None]
-    rolled = [e for e in cut if common_prefix(e, prefix, delimiter) is not None]
+    listed = [e for e in cut if naive_common_prefix(e, prefix, delimiter) is None]
+    rolled = [e for e in cut if naive_common_prefix(e, prefix, delimiter) is not None]
     # max-keys 0 is an empty page that is not truncated, whatever follows
     return listed, rolled, max_keys is not None and 0 < max_keys < len(entries)
 
