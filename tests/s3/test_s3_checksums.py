@@ -10,16 +10,7 @@ from hamster.integrity import ChecksumValue
 from hamster.s3 import checksums
 from hamster.s3.checksums import ChecksumRequest
 from hamster.s3.errors import S3Error
-
-# The check values of the algorithms: each digest of b"123456789".
-CHECK = b"123456789"
-CHECK_VALUES = {
-    "CRC32": "cbf43926",
-    "CRC32C": "e3069283",
-    "CRC64NVME": "ae8b14860a799888",
-    "SHA1": "f7c3bc1d808e04732adf679965ccc34ca7ae3441",
-    "SHA256": "15e2b0d3c33891ebb0f1ef609ec419420c20e320ce94c65fbc8c3312448eb225",
-}
+from tests.test_integrity import CHECK_VALUES  # each algorithm's digest of b"123456789"
 
 
 def b64(hex_digest: str) -> str:
