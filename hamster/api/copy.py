@@ -11,11 +11,13 @@ to it; see `Store.copy_object`).
 CopyObject: metadata and standard headers come from the source (directive
 COPY, the default) or from the request (REPLACE); a copy onto itself is only
 legal with REPLACE, and then, unless it asks for another checksum algorithm,
-only the record changes. The new object's checksum is computed with the
-request's ``x-amz-checksum-algorithm``, else the source's algorithm, else
-CRC64NVME, always FULL_OBJECT; its ETag is the MD5 of its bytes (a multipart
-source becomes a single-part object). ``x-amz-copy-source-if-*`` are checked
-against the source, If-Match / If-None-Match against the destination.
+only the record changes (the object keeps its bytes, ETag and checksum, a
+multipart object its parts and ``-N`` ETag). Any other copy writes new bytes:
+its checksum is computed with the request's ``x-amz-checksum-algorithm``, else
+the source's algorithm, else CRC64NVME, always FULL_OBJECT; its ETag is the MD5
+of its bytes (a multipart source becomes a single-part object).
+``x-amz-copy-source-if-*`` are checked against the source, If-Match /
+If-None-Match against the destination.
 
 UploadPartCopy: the part is the source's ``x-amz-copy-source-range`` (or the
 whole source), stored exactly as an uploaded part (MD5 ETag, the upload's
