@@ -138,7 +138,7 @@ class S3App:
             )
         ctx = RequestContext(
             request=s3req,
-            body=verified_body(body, auth),
+            body=verified_body(body, auth, self.runtime),
             user=user,
             store=self.store,
             runtime=self.runtime,

@@ -2,7 +2,7 @@
 
 Public face:
   - `authenticate(...) -> AuthResult`: the authenticate stage (`verify.py`).
-  - `verified_body(body, auth) -> RequestBody`: the body, checked as it streams
+  - `verified_body(body, auth, runtime) -> RequestBody`: the body, checked as it streams
     (`payload.py`); for STREAMING-* payloads an `AwsChunkedBody` (decoded
     bytes; `.trailers` once the end is read).
   - `AwsChunkedDecoder`: the sans-I/O aws-chunked state machine (`chunked.py`).

@@ -11,27 +11,27 @@ from __future__ import annotations
 
 import hashlib
 
-import trio
-
 from hamster.auth import sigv4
 from hamster.auth.chunked import AwsChunkedDecoder
 from hamster.auth.verify import STREAMING_MODES, AuthResult
 from hamster.http.messages import RequestBody
+from hamster.runtime import Runtime
 from hamster.s3.errors import S3Error
 
-# Chunks at least this large are hashed on a worker thread (hashlib releases
-# the GIL), so a 1 GiB upload does not hold the event loop.
-THREAD_HASH_BYTES_MIN = 256 * 1024
+# Hashing goes through `Runtime.hash`: pieces above the runtime's
+# hash_inline_max_bytes are hashed off the event loop (hashlib and hmac
+# release the GIL), so a 1 GiB upload does not hold it.
 # aws-chunked: read the raw body in pieces at least this large.
 RAW_READ_BYTES_MIN = 64 * 1024
 
 
-def verified_body(body: RequestBody, auth: AuthResult) -> RequestBody:
+def verified_body(body: RequestBody, auth: AuthResult, runtime: Runtime) -> RequestBody:
     """The body as the handler should read it, verified against `auth.payload`.
 
     Args:
       body: the raw request body.
       auth: the result of `authenticate` for this request.
+      runtime: hashes big pieces through its offload (`Runtime.hash`).
 
     Returns:
       `body` itself for ``UNSIGNED-PAYLOAD``; for a hex digest, a wrapper that
@@ -42,15 +42,16 @@ def verified_body(body: RequestBody, auth: AuthResult) -> RequestBody:
     if auth.payload == sigv4.UNSIGNED_PAYLOAD:
         return body
     if auth.payload in STREAMING_MODES:
-        return AwsChunkedBody(body, auth)
-    return Sha256CheckedBody(body, auth.payload)
+        return AwsChunkedBody(body, auth, runtime)
+    return Sha256CheckedBody(body, auth.payload, runtime)
 
 
 class Sha256CheckedBody:
     """A `RequestBody` whose end is only reached if its SHA-256 is `expected_hex`."""
 
-    def __init__(self, body: RequestBody, expected_hex: str) -> None:
+    def __init__(self, body: RequestBody, expected_hex: str, runtime: Runtime) -> None:
         self._body = body
+        self._runtime = runtime
         self._expected_hex = expected_hex.lower()
         self._hash = hashlib.sha256()
         self._ended = False
@@ -67,10 +68,7 @@ class Sha256CheckedBody:
             return b""
         chunk = await self._body.read(max_bytes)
         if chunk:
-            if len(chunk) >= THREAD_HASH_BYTES_MIN:
-                await trio.to_thread.run_sync(self._hash.update, chunk)
-            else:
-                self._hash.update(chunk)
+            await self._runtime.hash(self._hash.update, chunk)
             return chunk
         computed = self._hash.hexdigest()
         if computed != self._expected_hex:
@@ -95,8 +93,9 @@ class AwsChunkedBody:
     name, value) are complete once the end has been returned.
     """
 
-    def __init__(self, body: RequestBody, auth: AuthResult) -> None:
+    def __init__(self, body: RequestBody, auth: AuthResult, runtime: Runtime) -> None:
         self._body = body
+        self._runtime = runtime
         self._decoder = AwsChunkedDecoder(auth)
         self._decoded_length = auth.decoded_length
         self._pending = b""
@@ -116,12 +115,10 @@ class AwsChunkedBody:
             if self._ended:
                 return b""
             raw = await self._body.read(max(max_bytes, RAW_READ_BYTES_MIN))
-            if len(raw) >= THREAD_HASH_BYTES_MIN:
-                # Hash and verify big reads off the event loop (hashlib and hmac
-                # release the GIL), overlapping with the store's MD5 and write.
-                self._pending = await trio.to_thread.run_sync(self._decoder.feed, raw)
-            elif raw:
-                self._pending = self._decoder.feed(raw)
+            if raw:
+                # Big reads are hashed and verified off the event loop,
+                # overlapping with the store's MD5 and write.
+                self._pending = await self._runtime.hash(self._decoder.feed, raw)
             else:
                 self._decoder.finish()
                 self._pending = b""

@@ -5,11 +5,12 @@ Layout under the data directory:
   blobs/<id[:2]>/<id>   a finished, synced blob
 
 `BlobStore.write` streams a body through a bounded buffer into tmp/,
-hashing it on the way (MD5 and the additional checksum, in one worker-thread
-hop per chunk), checks the digests the client sent, then fsyncs, renames it
-into blobs/ and fsyncs the directory: when it returns the blob is durable
-under its final name (but nothing points to it yet; the caller commits a
-record, or removes it).
+hashing it on the way (MD5 and the additional checksum, in one
+`Runtime.hash` call per chunk: one worker-thread hop for a big chunk),
+checks the digests the client sent, then fsyncs, renames it into blobs/
+and fsyncs the directory: when it returns the blob is durable under its
+final name (but nothing points to it yet; the caller commits a record, or
+removes it).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Protocol
 import trio
 
 from hamster import integrity
+from hamster.runtime import Runtime
 from hamster.s3.errors import S3Error
 from hamster.storage.fs import FileSystem
 
@@ -36,8 +38,6 @@ TMP_DIR = "tmp"
 CHUNK_BYTES = 1 << 20
 # Chunks queued between reading the body and hashing + writing it.
 PIPELINE_CHUNKS = 1
-# Hash small chunks inline: a thread hop costs more than hashing them.
-HASH_INLINE_MAX_BYTES = 64 * 1024
 
 BLOB_ID_RE = re.compile(r"[0-9a-f]{32}\Z")
 
@@ -80,9 +80,15 @@ def tmp_path(blob_id: str) -> str:
     return f"{TMP_DIR}/{blob_id}"
 
 
-def _update_all(updates: _Updates, chunk: bytes | bytearray) -> None:
-    for update in updates:
-        update(chunk)
+class _Hashers:
+    """The hashers one write feeds, updated together (one hop per chunk)."""
+
+    def __init__(self, updates: _Updates) -> None:
+        self.updates = updates
+
+    def update(self, chunk: bytes | bytearray) -> None:
+        for update in self.updates:
+            update(chunk)
 
 
 @contextlib.contextmanager
@@ -97,19 +103,11 @@ def _single_error() -> Iterator[None]:
         raise
 
 
-async def _hash_update(updates: _Updates, chunk: bytes | bytearray) -> None:
-    if len(chunk) <= HASH_INLINE_MAX_BYTES:
-        _update_all(updates, chunk)
-    else:
-        # hashlib, zlib and awscrt release the GIL on large buffers: hash off
-        # the event loop, every digest in the same thread hop.
-        await trio.to_thread.run_sync(_update_all, updates, chunk)
-
-
 class BlobStore:
-    def __init__(self, fs: FileSystem, *, chunk_bytes: int = CHUNK_BYTES) -> None:
+    def __init__(self, fs: FileSystem, runtime: Runtime, *, chunk_bytes: int = CHUNK_BYTES) -> None:
         assert chunk_bytes > 0
         self.fs = fs
+        self.runtime = runtime
         self.chunk_bytes = chunk_bytes
         self._known_dirs: set[str] = set()
         # Readers' pins (blob id -> count) and the removals waiting for them.
@@ -164,7 +162,7 @@ class BlobStore:
                 if extra_checksum_algorithm is not None
                 else None
             )
-            updates = tuple(h.update for h in (md5, hasher, extra) if h is not None)
+            hashers = _Hashers(tuple(h.update for h in (md5, hasher, extra) if h is not None))
             size = 0
             buf = bytearray()
             # Two stages, one chunk apart: while one chunk is hashed and
@@ -176,7 +174,8 @@ class BlobStore:
             async def hash_and_write() -> None:
                 async with receive:
                     async for chunk in receive:
-                        await _hash_update(updates, chunk)
+                        # Every digest of a chunk in one call: one hop for a big one.
+                        await self.runtime.hash(hashers.update, chunk)
                         await f.write(chunk)
 
             with _single_error():

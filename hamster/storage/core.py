@@ -81,7 +81,7 @@ class Core:
         self.fs = fs
         self.meta = meta
         self.runtime = runtime
-        self.blobs = BlobStore(fs)
+        self.blobs = BlobStore(fs, runtime)
         self.commit_lock = trio.Lock()
 
     # --- reading -------------------------------------------------------------

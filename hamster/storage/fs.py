@@ -36,7 +36,7 @@ from __future__ import annotations
 import os
 from typing import Protocol
 
-import trio
+from hamster.runtime import Offload, ThreadOffload
 
 
 class WritableFile(Protocol):
@@ -117,10 +117,12 @@ def check_path(path: str, *, allow_root: bool = False) -> None:
 
 
 class RealFile:
-    """A file descriptor of `RealFileSystem`; each call is one thread hop."""
+    """A file descriptor of `RealFileSystem`; each call is one hop through
+    the filesystem's offload."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, offload: Offload) -> None:
         self._fd: int | None = fd
+        self._offload = offload
 
     def _require_fd(self) -> int:
         if self._fd is None:
@@ -137,10 +139,10 @@ class RealFile:
                 assert written > 0
                 view = view[written:]
 
-        await trio.to_thread.run_sync(write_all)
+        await self._offload.run_sync(write_all)
 
     async def sync(self) -> None:
-        await trio.to_thread.run_sync(os.fsync, self._require_fd())
+        await self._offload.run_sync(os.fsync, self._require_fd())
 
     async def read_at(self, offset: int, size: int) -> bytes:
         assert offset >= 0 and size >= 0
@@ -157,23 +159,28 @@ class RealFile:
                 got += len(part)
             return parts[0] if len(parts) == 1 else b"".join(parts)
 
-        return await trio.to_thread.run_sync(read_full)
+        return await self._offload.run_sync(read_full)
 
     async def size(self) -> int:
-        st = await trio.to_thread.run_sync(os.fstat, self._require_fd())
+        st = await self._offload.run_sync(os.fstat, self._require_fd())
         return st.st_size
 
     async def close(self) -> None:
         fd, self._fd = self._fd, None
         if fd is not None:
-            await trio.to_thread.run_sync(os.close, fd)
+            await self._offload.run_sync(os.close, fd)
 
 
 class RealFileSystem:
-    """`FileSystem` on the host's filesystem under `root` (os.* in worker threads)."""
+    """`FileSystem` on the host's filesystem under `root`.
 
-    def __init__(self, root: str) -> None:
+    Every blocking os.* call is one `offload` hop (a worker thread unless
+    told otherwise; `Store.open` passes the runtime's).
+    """
+
+    def __init__(self, root: str, *, offload: Offload | None = None) -> None:
         self.root = os.path.abspath(root)
+        self._offload: Offload = offload if offload is not None else ThreadOffload()
 
     def _abs(self, path: str, *, allow_root: bool = False) -> str:
         check_path(path, allow_root=allow_root)
@@ -181,15 +188,15 @@ class RealFileSystem:
 
     async def open_write(self, path: str) -> RealFile:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-        fd = await trio.to_thread.run_sync(os.open, self._abs(path), flags, 0o644)
-        return RealFile(fd)
+        fd = await self._offload.run_sync(os.open, self._abs(path), flags, 0o644)
+        return RealFile(fd, self._offload)
 
     async def open_read(self, path: str) -> RealFile:
-        fd = await trio.to_thread.run_sync(os.open, self._abs(path), os.O_RDONLY | os.O_CLOEXEC)
-        return RealFile(fd)
+        fd = await self._offload.run_sync(os.open, self._abs(path), os.O_RDONLY | os.O_CLOEXEC)
+        return RealFile(fd, self._offload)
 
     async def rename(self, src: str, dst: str) -> None:
-        await trio.to_thread.run_sync(os.replace, self._abs(src), self._abs(dst))
+        await self._offload.run_sync(os.replace, self._abs(src), self._abs(dst))
 
     async def remove(self, path: str, *, missing_ok: bool = False) -> None:
         target = self._abs(path)
@@ -201,7 +208,7 @@ class RealFileSystem:
                 if not missing_ok:
                     raise
 
-        await trio.to_thread.run_sync(unlink)
+        await self._offload.run_sync(unlink)
 
     async def sync_dir(self, path: str) -> None:
         target = self._abs(path, allow_root=True)
@@ -213,15 +220,15 @@ class RealFileSystem:
             finally:
                 os.close(fd)
 
-        await trio.to_thread.run_sync(fsync_dir)
+        await self._offload.run_sync(fsync_dir)
 
     async def makedirs(self, path: str) -> None:
         target = self._abs(path, allow_root=True)
-        await trio.to_thread.run_sync(lambda: os.makedirs(target, exist_ok=True))
+        await self._offload.run_sync(lambda: os.makedirs(target, exist_ok=True))
 
     async def listdir(self, path: str) -> list[str]:
         target = self._abs(path, allow_root=True)
-        return await trio.to_thread.run_sync(lambda: sorted(os.listdir(target)))
+        return await self._offload.run_sync(lambda: sorted(os.listdir(target)))
 
     async def exists(self, path: str) -> bool:
-        return await trio.to_thread.run_sync(os.path.lexists, self._abs(path, allow_root=True))
+        return await self._offload.run_sync(os.path.lexists, self._abs(path, allow_root=True))

@@ -22,7 +22,8 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
 import plyvel
-import trio
+
+from hamster.runtime import Offload, ThreadOffload
 
 SCAN_BATCH_ENTRIES = 256
 
@@ -57,22 +58,25 @@ def prefix_upper_bound(prefix: bytes) -> bytes | None:
 
 
 class LevelDBMetaStore:
-    """`MetaStore` on plyvel; each blocking call is one trio.to_thread hop."""
+    """`MetaStore` on plyvel; each blocking call is one `offload` hop (a
+    worker thread unless told otherwise; `Store.open` passes the runtime's)."""
 
-    def __init__(self, db: Any) -> None:
+    def __init__(self, db: Any, *, offload: Offload | None = None) -> None:
         self._db: Any = db
         self._closed = False
+        self._offload: Offload = offload if offload is not None else ThreadOffload()
 
     @classmethod
-    async def open(cls, path: str) -> LevelDBMetaStore:
-        db = await trio.to_thread.run_sync(
+    async def open(cls, path: str, *, offload: Offload | None = None) -> LevelDBMetaStore:
+        offload = offload if offload is not None else ThreadOffload()
+        db = await offload.run_sync(
             lambda: plyvel.DB(path, create_if_missing=True, paranoid_checks=True)
         )
-        return cls(db)
+        return cls(db, offload=offload)
 
     async def get(self, key: bytes) -> bytes | None:
         assert not self._closed
-        value: bytes | None = await trio.to_thread.run_sync(self._db.get, key)
+        value: bytes | None = await self._offload.run_sync(self._db.get, key)
         return value
 
     async def write(
@@ -93,7 +97,7 @@ class LevelDBMetaStore:
                 for key in deletes:
                     batch.delete(key)
 
-        await trio.to_thread.run_sync(apply)
+        await self._offload.run_sync(apply)
 
     async def scan(
         self,
@@ -111,9 +115,7 @@ class LevelDBMetaStore:
         while remaining is None or remaining > 0:
             assert not self._closed
             want = SCAN_BATCH_ENTRIES if remaining is None else min(remaining, SCAN_BATCH_ENTRIES)
-            batch = await trio.to_thread.run_sync(
-                self._read_batch, start, include_start, stop, want
-            )
+            batch = await self._offload.run_sync(self._read_batch, start, include_start, stop, want)
             for key, value in batch:
                 assert key.startswith(prefix)
                 yield key, value
@@ -137,4 +139,4 @@ class LevelDBMetaStore:
     async def close(self) -> None:
         if not self._closed:
             self._closed = True
-            await trio.to_thread.run_sync(self._db.close)
+            await self._offload.run_sync(self._db.close)

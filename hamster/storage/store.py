@@ -291,13 +291,15 @@ class Store:
         `min_part_bytes`: the smallest multipart part but the last (S3: 5 MiB).
         """
         if fs is None:
-            fs = RealFileSystem(data_dir)
+            fs = RealFileSystem(data_dir, offload=runtime.offload)
         for path in ("", TMP_DIR, BLOBS_DIR):
             await fs.makedirs(path)
         await fs.sync_dir("")
         if meta is None:
             await fs.makedirs(META_DIR)
-            meta = await LevelDBMetaStore.open(os.path.join(data_dir, META_DIR))
+            meta = await LevelDBMetaStore.open(
+                os.path.join(data_dir, META_DIR), offload=runtime.offload
+            )
         core = Core(fs, meta, runtime)
         try:
             async with core.transaction() as batch:

@@ -7,12 +7,14 @@ from dataclasses import replace
 
 import pytest
 
-from hamster.auth import AuthResult, sigv4, verified_body
+from hamster.auth import AuthResult, sigv4
 from hamster.auth.chunked import AwsChunkedDecoder
 from hamster.auth.payload import AwsChunkedBody
+from hamster.runtime import Runtime
 from hamster.s3.errors import S3Error
-from tests.auth.test_payload import FakeBody, _read_all
+from tests.auth.test_payload import FakeBody, _read_all, verified_body
 from tests.auth.test_sigv4_suite import COMMON, EXAMPLES
+from tests.offload import RecordingOffload
 
 DATA = b"a" * 66560
 SIZES = (65536, 1024)
@@ -103,6 +105,19 @@ async def test_through_verified_body(name: str, piece_bytes: int | None) -> None
     assert await _read_all(body, 1000) == DATA
     assert await body.read(10) == b""
     assert len(body.trailers) == (1 if "trailer" in EXAMPLES[name] else 0)
+
+
+async def test_big_reads_decode_through_the_offload() -> None:
+    """Raw reads over the runtime's cut-off are decoded (hashed, verified)
+    through its offload; smaller ones inline."""
+    name = "streaming_payload_trailer"
+    raw = _example_body(name)
+    offload = RecordingOffload()
+    runtime = Runtime(offload=offload, hash_inline_max_bytes=4098)
+    body = AwsChunkedBody(FakeBody(raw, 4099), _auth(name), runtime)
+    assert await _read_all(body, 1000) == DATA
+    sizes = [len(call.args[0]) for call in offload.calls]
+    assert sizes == [4099] * (len(raw) // 4099)
 
 
 def _flip(body: bytes, offset: int) -> bytes:

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 
 import pytest
 
-from hamster.auth import AuthResult, sigv4, verified_body
-from hamster.auth.payload import THREAD_HASH_BYTES_MIN
+from hamster.auth import AuthResult, sigv4
+from hamster.auth import verified_body as _verified_body
 from hamster.http.messages import RequestBody
+from hamster.runtime import HASH_INLINE_MAX_BYTES, Runtime
 from hamster.s3.errors import S3Error
+from tests.offload import RecordingOffload
+
+
+def verified_body(body: RequestBody, auth: AuthResult) -> RequestBody:
+    return _verified_body(body, auth, Runtime())
 
 
 class FakeBody:
@@ -93,9 +100,17 @@ async def test_truncated_body_mismatches() -> None:
 
 
 async def test_large_chunks_hash_off_the_event_loop() -> None:
-    data = b"x" * (THREAD_HASH_BYTES_MIN * 3 + 5)
-    body = verified_body(FakeBody(data), _auth(hashlib.sha256(data).hexdigest()))
-    assert await _read_all(body, THREAD_HASH_BYTES_MIN * 2) == data
+    """Pieces over the runtime's cut-off are hashed through its offload, on
+    another thread; the others inline."""
+    big = HASH_INLINE_MAX_BYTES + 1
+    data = hashlib.shake_256(b"payload").digest(3 * big + HASH_INLINE_MAX_BYTES)
+    offload = RecordingOffload()
+    body = _verified_body(
+        FakeBody(data), _auth(hashlib.sha256(data).hexdigest()), Runtime(offload=offload)
+    )
+    assert await _read_all(body, big) == data
+    assert [len(call.args[0]) for call in offload.calls] == [big] * 3
+    assert all(call.thread != threading.get_ident() for call in offload.calls)
 
 
 async def test_unsigned_payload_passes_through() -> None:

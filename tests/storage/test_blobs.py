@@ -13,6 +13,7 @@ from hamster.storage.blobs import BLOBS_DIR, TMP_DIR, BlobStore, blob_path
 from hamster.storage.fs import RealFile, RealFileSystem
 
 from .bodies import BytesBody
+from .conftest import make_runtime
 
 CHUNK_BYTES = 1000
 BLOB_ID = "ab" + "0" * 30
@@ -46,7 +47,7 @@ async def test_write_keeps_bytes_and_digests_whatever_the_read_sizes(
     for path in (TMP_DIR, BLOBS_DIR):
         await fs.makedirs(path)
     data = bytes(i * 7 % 251 for i in range(size))
-    written = await BlobStore(fs, chunk_bytes=CHUNK_BYTES).write(
+    written = await BlobStore(fs, make_runtime(), chunk_bytes=CHUNK_BYTES).write(
         BLOB_ID,
         BytesBody(data, piece_bytes),
         content_length=size,

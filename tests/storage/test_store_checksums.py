@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
-import trio
 
 from hamster import integrity
 from hamster.runtime import Runtime
@@ -17,8 +16,10 @@ from hamster.s3.errors import S3Error
 from hamster.storage import PutRequest, Store
 from hamster.storage import blobs as blobs_module
 from hamster.storage.store import ChecksumValue
+from tests.offload import RecordingOffload
 
 from .bodies import BytesBody
+from .conftest import make_runtime
 
 OWNER = "AKIDOWNER"
 DATA = b"123456789"
@@ -170,22 +171,30 @@ async def test_value_at_end_refused_stores_nothing(bk: Store, value: bytes | S3E
     assert files_under(bk, "tmp") == []
 
 
-async def test_one_thread_hop_per_chunk(bk: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    """MD5 and the checksum share one worker-thread hop per 1 MiB chunk."""
-    hops: list[int] = []
-    real = trio.to_thread.run_sync
-
-    async def counting(fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
-        if fn is blobs_module._update_all:
-            hops.append(len(args[0]))
-        return await real(fn, *args, **kw)
-
-    monkeypatch.setattr(trio.to_thread, "run_sync", counting)
-    data = bytes(range(256)) * (3 * MiB // 256) + b"x"
-    digest = integrity.compute("SHA256", data)
-    info = await bk.put_object(
-        req(checksum_algorithm="SHA256", checksum_expected=digest), BytesBody(data)
-    )
+async def test_one_thread_hop_per_chunk(tmp_path: Path) -> None:
+    """MD5 and the checksum share one offload hop (a worker thread) per 1 MiB chunk."""
+    offload = RecordingOffload()
+    runtime = make_runtime()
+    runtime.offload = offload
+    store = await Store.open(str(tmp_path / "data"), runtime)
+    try:
+        await store.create_bucket("bk", OWNER, "us-east-1")
+        data = hashlib.shake_256(b"hops").digest(3 * MiB + 1)
+        digest = integrity.compute("SHA256", data)
+        offload.calls.clear()
+        info = await store.put_object(
+            req(checksum_algorithm="SHA256", checksum_expected=digest), BytesBody(data)
+        )
+    finally:
+        await store.close()
     assert info.checksum == ChecksumValue("SHA256", digest)
     assert info.etag == hashlib.md5(data).hexdigest()
-    assert hops == [2, 2, 2]  # 3 full chunks, each hashed by both; the 1-byte tail inline
+    hashers = [getattr(call.fn, "__self__", None) for call in offload.calls]
+    hops = [
+        (len(h.updates), len(call.args[0]))
+        for h, call in zip(hashers, offload.calls, strict=True)
+        if isinstance(h, blobs_module._Hashers)
+    ]
+    # 3 full chunks, each hashed by both; the 1-byte tail inline.
+    assert hops == [(2, MiB)] * 3
+    assert all(call.thread != threading.get_ident() for call in offload.calls)
