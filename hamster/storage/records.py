@@ -352,6 +352,32 @@ def decode_part(value: bytes) -> PartInfo:
     )
 
 
+# The prefixes of the records that point to blobs (`record_blob_ids`). A new
+# record kind that points to blobs goes here, or recovery deletes its blobs.
+BLOB_RECORD_PREFIXES = (OBJECT_PREFIX, PART_PREFIX)
+
+
+def record_blob_ids(meta_key: bytes, value: bytes) -> list[str]:
+    """The ids of the blobs the record stored under `meta_key` points to: an
+    ObjectRecord's blob or its parts' blobs, a PartRecord's blob, none for
+    the other kinds. Refuses a newer format_version (ValueError) exactly as
+    the decode_* functions do, so recovery never guesses at a record it
+    cannot read (and removes the blobs it needs)."""
+    if meta_key.startswith(OBJECT_PREFIX):
+        rec = pb.ObjectRecord.FromString(value)
+        check_version(rec.format_version, "ObjectRecord")
+        if rec.parts:
+            if rec.blob_id:
+                raise ValueError(f"ObjectRecord {meta_key!r} has both a blob and parts")
+            return [p.blob_id for p in rec.parts]
+        return [rec.blob_id]
+    if meta_key.startswith(PART_PREFIX):
+        part = pb.PartRecord.FromString(value)
+        check_version(part.format_version, "PartRecord")
+        return [part.blob_id]
+    return []
+
+
 def encode_store_info(created_ns: int) -> bytes:
     return pb.StoreInfo(format_version=FORMAT_VERSION, created_ns=created_ns).SerializeToString(
         deterministic=True

@@ -10,10 +10,11 @@ Run by `Store.open` before serving, with nothing else touching the store:
 4. A record whose blob is missing is logged at ERROR level; the store then
    refuses to serve it (InternalError), never serving other bytes.
 
-Records that point to blobs: ObjectRecord (`blob_id` of a single PUT, or
-the blob of each of its `parts`) and PartRecord (a part of an upload in
-progress). When a new record kind points to blobs, it must be added to
-`_record_blob_ids`, or recovery deletes its blobs.
+Records are read through records.py (`records.record_blob_ids`, for the
+kinds of `records.BLOB_RECORD_PREFIXES`: ObjectRecord and PartRecord), like
+every other read: a record of a newer format version stops recovery (and
+`Store.open`) with ValueError, as a read of it would fail, instead of
+removing blobs it may point to.
 """
 
 from __future__ import annotations
@@ -25,8 +26,7 @@ from dataclasses import dataclass, field
 from hamster.storage.blobs import BLOBS_DIR, TMP_DIR, is_blob_id
 from hamster.storage.fs import FileSystem
 from hamster.storage.meta import MetaStore
-from hamster.storage.pb import records_pb2 as pb
-from hamster.storage.records import OBJECT_PREFIX, PART_PREFIX
+from hamster.storage.records import BLOB_RECORD_PREFIXES, record_blob_ids
 
 log = logging.getLogger("hamster.storage")
 
@@ -42,16 +42,10 @@ class RecoveryReport:
 
 async def _record_blob_ids(meta: MetaStore) -> AsyncIterator[tuple[bytes, str]]:
     """(metadata key, blob id) for every blob every record points to."""
-    async for key, value in meta.scan(OBJECT_PREFIX):
-        rec = pb.ObjectRecord.FromString(value)
-        if rec.parts:
-            assert not rec.blob_id, f"record {key!r} has both a blob and parts"
-            for part in rec.parts:
-                yield key, part.blob_id
-        else:
-            yield key, rec.blob_id
-    async for key, value in meta.scan(PART_PREFIX):
-        yield key, pb.PartRecord.FromString(value).blob_id
+    for prefix in BLOB_RECORD_PREFIXES:
+        async for key, value in meta.scan(prefix):
+            for blob_id in record_blob_ids(key, value):
+                yield key, blob_id
 
 
 async def referenced_blob_ids(meta: MetaStore) -> set[str]:

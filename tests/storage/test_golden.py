@@ -358,3 +358,21 @@ def test_single_put_goldens_have_their_one_blob() -> None:
     checked = records.decode_object("bk", golden_path("object_record_checksum").read_bytes())
     assert checked.parts == ()
     assert checked.blob_ids == ["00112233445566778899aabbccddeeff"]
+
+
+def test_record_blob_ids_of_goldens() -> None:
+    """What recovery keeps: the blobs of every record kind that points to any."""
+    obj = records.object_key("bk", "k")
+    assert records.record_blob_ids(obj, golden_path("object_record_checksum").read_bytes()) == [
+        "00112233445566778899aabbccddeeff"
+    ]
+    assert records.record_blob_ids(obj, golden_path("object_record_multipart").read_bytes()) == [
+        "11111111111111111111111111111111",
+        "33333333333333333333333333333333",
+    ]
+    part = records.part_key("0" * records.UPLOAD_ID_CHARS, 1)
+    assert records.record_blob_ids(part, golden_path("part_record").read_bytes()) == [
+        records.decode_part(golden_path("part_record").read_bytes()).blob_id
+    ]
+    for name in ("bucket_record", "upload_record", "store_info"):
+        assert records.record_blob_ids(b"x/", golden_path(name).read_bytes()) == []

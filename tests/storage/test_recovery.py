@@ -115,3 +115,49 @@ async def test_newer_store_format_is_refused(tmp_path: Path, runtime: Runtime) -
     await store.close()
     with pytest.raises(ValueError, match="newer"):
         await Store.open(str(data_dir), runtime)
+
+
+@pytest.mark.parametrize("kind", ["object", "part"])
+async def test_recovery_refuses_a_newer_record_like_reads_do(
+    tmp_path: Path, runtime: Runtime, kind: str
+) -> None:
+    """Recovery reads records through records.py: one of a newer format
+    version stops `Store.open` with the error a read of it gets, and no blob
+    is removed (recovery cannot tell which ones it points to)."""
+    from hamster.storage import records
+    from hamster.storage.multipart import NewUpload, PartRequest
+    from hamster.storage.pb import records_pb2 as pb
+
+    data_dir = tmp_path / "d"
+    ids = await populated(data_dir, runtime)
+    store = await Store.open(str(data_dir), runtime)
+    try:
+        if kind == "object":
+            meta_key = records.object_key("bk", "keep1")
+            message: pb.ObjectRecord | pb.PartRecord = pb.ObjectRecord()
+        else:
+            upload = await store.uploads.create(NewUpload("bk", "up", initiator="owner"))
+            part, _ = await store.uploads.upload_part(
+                PartRequest(bucket="bk", key="up", upload_id=upload.upload_id, part_number=1),
+                BytesBody(b"part one"),
+            )
+            ids["part"] = part.blob_id
+            meta_key = records.part_key(upload.upload_id, 1)
+            message = pb.PartRecord()
+        value = await store.meta.get(meta_key)
+        assert value is not None
+        message.ParseFromString(value)
+        message.format_version = records.FORMAT_VERSION + 1
+        newer = message.SerializeToString()
+        await store.meta.write([(meta_key, newer)], [], sync=True)
+    finally:
+        await store.close()
+    decode = (lambda v: records.decode_object("bk", v)) if kind == "object" else records.decode_part
+    with pytest.raises(ValueError) as read_error:
+        decode(newer)
+    with pytest.raises(ValueError) as open_error:
+        await Store.open(str(data_dir), runtime)
+    assert str(open_error.value) == str(read_error.value)
+    assert "newer than" in str(open_error.value)
+    for blob_id in ids.values():
+        assert (data_dir / blob_path(blob_id)).exists()
