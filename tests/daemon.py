@@ -104,6 +104,20 @@ class Daemon:
             raise AssertionError(f"{needle!r} never logged:\n" + "\n".join(self.stderr_lines))
         return lines[0]
 
+    def kill(self, timeout_s: float = 30.0) -> int:
+        """SIGKILL (no shutdown, no cleanup: a crash), then reap it; returns the
+        exit status (-9, or what it died of first if something else killed it).
+        Once it returns, everything the daemon wrote to stderr is in
+        `stderr_lines`."""
+        assert self.proc is not None
+        self.proc.kill()  # a no-op if it has already been reaped
+        self.proc.wait(timeout_s)
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+        with self._stderr_changed:
+            self._stderr_changed.wait_for(lambda: self._stderr_closed, timeout_s)
+        return self.proc.returncode
+
     def stop(self, timeout_s: float = 30.0) -> int:
         """SIGTERM, then wait; returns the exit status."""
         assert self.proc is not None
