@@ -24,7 +24,7 @@ run: install
 	$(BIN)/hamster serve --data $(DATA) --listen $(LISTEN)
 
 lint: install-test
-	$(BIN)/ruff check hamster tests bench
+	$(BIN)/ruff check hamster sim tests bench
 	$(BIN)/lint-imports --no-cache
 
 typecheck: install-test

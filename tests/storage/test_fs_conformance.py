@@ -7,15 +7,18 @@ root is empty.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from hamster.storage.fs import FileSystem, RealFileSystem
+from sim.fs import SimDisk
 
 FACTORIES: dict[str, Callable[[Path], FileSystem]] = {
     "real": lambda tmp: RealFileSystem(str(tmp / "root")),
+    "sim": lambda tmp: SimDisk(random.Random(0)).mount(),
 }
 
 
@@ -145,3 +148,50 @@ async def test_open_file_survives_remove_and_replace(fs: FileSystem) -> None:
 async def test_rejects_malformed_paths(fs: FileSystem, bad: str) -> None:
     with pytest.raises(AssertionError):
         await fs.open_write(bad)
+
+
+async def test_errors_of_wrong_kinds_of_paths(fs: FileSystem) -> None:
+    await fs.makedirs("d")
+    await write_file(fs, "d/f", b"file")
+    with pytest.raises(NotADirectoryError):
+        await fs.open_write("d/f/x")
+    with pytest.raises(NotADirectoryError):
+        await fs.listdir("d/f")
+    with pytest.raises(NotADirectoryError):
+        await fs.sync_dir("d/f")
+    with pytest.raises(FileNotFoundError):
+        await fs.sync_dir("d/missing")
+    with pytest.raises(FileExistsError):
+        await fs.makedirs("d/f")
+    with pytest.raises(FileExistsError):
+        await fs.open_write("d")
+    with pytest.raises(IsADirectoryError):
+        await fs.remove("d")
+    await fs.makedirs("d/empty")
+    with pytest.raises(IsADirectoryError):
+        await fs.rename("d/f", "d/empty")
+    assert not await fs.exists("d/f/x")
+    assert await fs.exists("")
+    assert await read_file(fs, "d/f") == b"file"
+
+
+async def test_rename_within_a_directory_and_onto_itself(fs: FileSystem) -> None:
+    await write_file(fs, "a", b"alpha")
+    await write_file(fs, "b", b"beta")
+    await fs.rename("a", "b")
+    assert await fs.listdir("") == ["b"]
+    assert await read_file(fs, "b") == b"alpha"
+    await fs.rename("b", "b")
+    assert await read_file(fs, "b") == b"alpha"
+
+
+async def test_reader_sees_a_growing_file(fs: FileSystem) -> None:
+    w = await fs.open_write("g")
+    await w.write(b"one")
+    r = await fs.open_read("g")
+    assert await r.size() == 3
+    await w.write(b"two")
+    assert await r.size() == 6
+    assert await r.read_at(2, 10) == b"etwo"
+    await w.close()
+    await r.close()
