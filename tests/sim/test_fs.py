@@ -22,9 +22,9 @@ import trio.testing
 from hamster.runtime import Runtime
 from hamster.storage import PutRequest, Store
 from hamster.storage.fs import FileSystem
-from hamster.storage.meta import LevelDBMetaStore
 from sim.errors import SimCrash
 from sim.fs import BLOCK_BYTES, Faults, SimDisk, SimFileSystem
+from sim.meta import SimMetaDisk
 from tests.storage.bodies import BytesBody
 from tests.storage.conftest import make_runtime
 
@@ -493,22 +493,22 @@ def test_same_seed_same_run_in_fresh_processes_with_other_hash_seeds() -> None:
     assert len(digests) == 1
 
 
-async def test_store_puts_and_recovers_on_the_sim_disk(tmp_path: Path) -> None:
-    """The real store on the disk: an acknowledged PUT survives a crash, and
-    recovery clears what an unfinished write left in tmp/."""
+async def test_store_puts_and_recovers_on_the_sim_disk() -> None:
+    """The real store on the simulated disk and metadata: an acknowledged PUT
+    survives a crash, and recovery clears what an unfinished write left."""
     body = pattern(300_000, b"store")
     for seed in range(10):
         disk = SimDisk(random.Random(seed))
+        meta = SimMetaDisk(random.Random(seed))
         runtime: Runtime = make_runtime()
-        meta_dir = str(tmp_path / f"meta{seed}")
-        store = await Store.open("", runtime, fs=disk.mount(), meta=await open_meta(meta_dir))
+        store = await Store.open("", runtime, fs=disk.mount(), meta=meta.open())
         await store.create_bucket("bk", "owner", "us-east-1")
         info = await store.put_object(PutRequest(bucket="bk", key="k"), BytesBody(body))
         stray = await store.fs.open_write("tmp/" + "f" * 32)
         await stray.write(b"half")
-        await store.close()
         disk.crash()
-        store = await Store.open("", runtime, fs=disk.mount(), meta=await open_meta(meta_dir))
+        meta.crash()
+        store = await Store.open("", runtime, fs=disk.mount(), meta=meta.open())
         try:
             assert store.recovery.missing == []
             assert await store.fs.listdir("tmp") == []
@@ -518,7 +518,3 @@ async def test_store_puts_and_recovers_on_the_sim_disk(tmp_path: Path) -> None:
             assert got == body, seed
         finally:
             await store.close()
-
-
-async def open_meta(path: str) -> LevelDBMetaStore:
-    return await LevelDBMetaStore.open(path)

@@ -1,7 +1,8 @@
-"""The contract of `MetaStore` (LevelDB now; the simulator's model later)."""
+"""The contract of `MetaStore`, run against LevelDB and the simulator's model."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -9,9 +10,16 @@ import pytest
 
 from hamster.storage import meta as meta_module
 from hamster.storage.meta import LevelDBMetaStore, MetaStore, prefix_upper_bound
+from sim.meta import SimMetaDisk
+
+
+async def open_sim_meta(tmp: Path) -> MetaStore:
+    return SimMetaDisk(random.Random(0)).open()
+
 
 FACTORIES: dict[str, Callable[[Path], Awaitable[MetaStore]]] = {
     "leveldb": lambda tmp: LevelDBMetaStore.open(str(tmp / "meta")),
+    "sim": open_sim_meta,
 }
 
 

@@ -1,0 +1,224 @@
+"""The crash model of sim.meta: LevelDB's guarantees, and no more.
+
+Synced batches (and everything before them) survive; unsynced ones are lost
+as a suffix; a batch is all or nothing. Each test runs many seeds, checks
+nothing outside the model happens, and that each allowed outcome does.
+"""
+
+from __future__ import annotations
+
+import errno
+import random
+
+import pytest
+import trio
+import trio.testing
+
+from sim.errors import SimCrash
+from sim.meta import MetaFaults, SimMetaDisk, SimMetaStore
+
+SEEDS = range(100)
+
+
+def batch(i: int) -> list[tuple[bytes, bytes]]:
+    """Batch i: its own three keys, and b"last" = i (to tell how many survived)."""
+    own = [(b"b%02d/%d" % (i, j), b"%d.%d" % (i, j)) for j in range(3)]
+    return [*own, (b"last", b"%d" % i)]
+
+
+def survivors(disk: SimMetaDisk, count: int) -> list[int]:
+    """Which of batches 0..count-1 survived (each must be whole or absent)."""
+    items = dict(disk.items())
+    out = []
+    for i in range(count):
+        present = [key in items for key, _value in batch(i)[:3]]
+        assert all(present) or not any(present), f"batch {i} torn: {present}"
+        if all(present):
+            out.append(i)
+    return out
+
+
+async def test_unsynced_batches_are_lost_as_a_suffix() -> None:
+    kept_counts: set[int] = set()
+    for seed in SEEDS:
+        disk = SimMetaDisk(random.Random(seed))
+        meta = disk.open()
+        await meta.write(batch(0), [], sync=True)
+        for i in range(1, 6):
+            await meta.write(batch(i), [], sync=False)
+        disk.crash()
+        alive = survivors(disk, 6)
+        assert alive == list(range(len(alive))), (seed, alive)  # a prefix
+        assert dict(disk.items())[b"last"] == b"%d" % alive[-1]
+        kept_counts.add(len(alive))
+    assert kept_counts == {1, 2, 3, 4, 5, 6}
+
+
+async def test_a_synced_write_makes_every_earlier_batch_durable() -> None:
+    tail_kept: set[bool] = set()
+    for seed in SEEDS:
+        disk = SimMetaDisk(random.Random(seed))
+        meta = disk.open()
+        for i in range(3):
+            await meta.write(batch(i), [], sync=False)
+        await meta.write(batch(3), [], sync=True)
+        await meta.write(batch(4), [], sync=False)
+        disk.crash()
+        alive = survivors(disk, 5)
+        assert alive[:4] == [0, 1, 2, 3], seed
+        tail_kept.add(alive == [0, 1, 2, 3, 4])
+    assert tail_kept == {True, False}
+
+
+async def test_batches_with_deletes_are_atomic() -> None:
+    outcomes: set[tuple[bool, bool]] = set()
+    for seed in SEEDS:
+        disk = SimMetaDisk(random.Random(seed))
+        meta = disk.open()
+        await meta.write([(b"a", b"1"), (b"b", b"2")], [], sync=True)
+        # A swap: the new record appears exactly when the old ones go.
+        await meta.write([(b"c", b"3")], [b"a", b"b"], sync=False)
+        await meta.write([(b"a", b"4")], [b"c"], sync=False)
+        disk.crash()
+        state = dict(disk.items())
+        assert state in ({b"a": b"1", b"b": b"2"}, {b"c": b"3"}, {b"a": b"4"}), (seed, state)
+        outcomes.add((b"c" in state, state.get(b"a") == b"4"))
+    assert outcomes == {(False, False), (True, False), (False, True)}
+
+
+async def test_reopen_without_a_crash_keeps_unsynced_batches_unsynced() -> None:
+    lost = False
+    for seed in range(20):
+        disk = SimMetaDisk(random.Random(seed))
+        meta = disk.open()
+        await meta.write(batch(0), [], sync=False)
+        disk.open()  # a process restart: the page cache survives
+        with pytest.raises(SimCrash):
+            await meta.get(b"last")
+        assert survivors(disk, 1) == [0]
+        disk.crash()  # but power loss can still take it
+        lost = lost or survivors(disk, 1) == []
+    assert lost
+
+
+async def test_failed_write_is_wholly_applied_or_wholly_not() -> None:
+    outcomes: set[str] = set()
+    for seed in SEEDS:
+        faults = MetaFaults(write_eio=1.0)
+        disk = SimMetaDisk(random.Random(seed), faults=faults)
+        meta = disk.open()
+        with pytest.raises(OSError) as e:
+            await meta.write(batch(0), [], sync=True)
+        assert e.value.errno == errno.EIO
+        applied = survivors(disk, 1) == [0]  # raises if torn
+        assert (await meta.get(b"last") is not None) == applied
+        disk.crash()
+        # Logged but not synced: a crash may still lose it.
+        after = survivors(disk, 1) == [0]
+        assert applied or not after
+        outcomes.add(f"{applied}/{after}")
+    assert outcomes == {"False/False", "True/True", "True/False"}
+
+
+async def test_faults_switch_off() -> None:
+    faults = MetaFaults(write_eio=1.0)
+    disk = SimMetaDisk(random.Random(0), faults=faults)
+    meta = disk.open()
+    faults.enabled = False
+    await meta.write(batch(0), [], sync=True)
+    disk.crash()
+    assert survivors(disk, 1) == [0]
+
+
+async def test_dead_view_raises_simcrash_on_every_call() -> None:
+    disk = SimMetaDisk(random.Random(0))
+    meta = disk.open()
+    await meta.write(batch(0), [], sync=True)
+    disk.crash()
+    with pytest.raises(SimCrash):
+        await meta.get(b"last")
+    with pytest.raises(SimCrash):
+        await meta.write(batch(1), [], sync=True)
+    with pytest.raises(SimCrash):
+        [kv async for kv in meta.scan(b"")]
+    with pytest.raises(SimCrash):
+        await meta.close()
+    fresh = disk.open()
+    assert await fresh.get(b"last") == b"0"
+    await fresh.close()
+
+
+async def test_crash_during_a_scan_stops_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hamster.storage import meta as meta_module
+
+    monkeypatch.setattr(meta_module, "SCAN_BATCH_ENTRIES", 2)
+    disk = SimMetaDisk(random.Random(0))
+    meta = disk.open()
+    await meta.write([(b"k%d" % i, b"") for i in range(5)], [], sync=True)
+    seen = []
+    with pytest.raises(SimCrash):
+        async for key, _value in meta.scan(b"k"):
+            seen.append(key)
+            if len(seen) == 1:
+                disk.crash()
+    assert seen == [b"k0"]
+
+
+async def test_before_op_sees_each_call_and_can_crash_it() -> None:
+    disk = SimMetaDisk(random.Random(0))
+    meta = disk.open()
+    calls: list[tuple[str, bytes]] = []
+    disk.before_op = lambda op, key: calls.append((op, key))
+    await meta.write([(b"x", b"1")], [b"y"], sync=True)
+    await meta.get(b"x")
+    [kv async for kv in meta.scan(b"x")]
+    assert calls == [("write", b"x"), ("get", b"x"), ("scan", b"x")]
+
+    def crash_at_write(op: str, key: bytes) -> None:
+        if op == "write":
+            disk.crash()
+
+    disk.before_op = crash_at_write
+    with pytest.raises(SimCrash):
+        await meta.write([(b"z", b"2")], [], sync=True)
+    assert disk.items() == [(b"x", b"1")]
+
+
+async def test_every_call_checkpoints() -> None:
+    disk = SimMetaDisk(random.Random(0))
+    meta: SimMetaStore = disk.open()
+    with trio.testing.assert_checkpoints():
+        await meta.write([(b"a", b"1")], [], sync=False)
+    with trio.testing.assert_checkpoints():
+        await meta.get(b"a")
+    with trio.testing.assert_checkpoints():
+        [kv async for kv in meta.scan(b"")]
+    with trio.testing.assert_checkpoints():
+        await meta.close()
+
+
+async def workload(seed: int) -> tuple[list[str], list[tuple[bytes, bytes]]]:
+    lines: list[str] = []
+    disk = SimMetaDisk(random.Random(seed), faults=MetaFaults(write_eio=0.1), trace=lines.append)
+    for round_ in range(4):
+        meta = disk.open()
+        for i in range(10):
+            try:
+                await meta.write(
+                    [(b"k%d" % ((i * 3 + round_) % 7), b"%d.%d" % (round_, i))],
+                    [b"k%d" % ((i + round_) % 5)],
+                    sync=i % 4 == 0,
+                )
+            except OSError:
+                lines.append("test saw EIO")
+        lines.append(repr([k async for k, _v in meta.scan(b"k")]))
+        disk.crash()
+    return lines, disk.items()
+
+
+async def test_same_seed_same_run() -> None:
+    first = await workload(5)
+    assert await workload(5) == first
+    assert any(line.startswith("crash meta keeps") for line in first[0])
+    others = [await workload(seed) for seed in (6, 7)]
+    assert any(other != first for other in others)
