@@ -15,11 +15,10 @@ from dataclasses import dataclass
 import trio
 
 from hamster import __version__
-from hamster.app import S3App
 from hamster.config import ConfigError, load_users
 from hamster.http.server import Server, ServerLimits, open_listeners
+from hamster.node import open_local_storage, open_node
 from hamster.runtime import Runtime
-from hamster.storage.store import Store
 
 log = logging.getLogger("hamster")
 
@@ -171,17 +170,20 @@ async def serve(opts: ServeOptions) -> None:
         secret_key=opts.secret_key,
         runtime=runtime,
     )
-    store = await Store.open(opts.data_dir, runtime)
+    fs, meta = await open_local_storage(opts.data_dir, runtime)
+    node = await open_node(
+        fs=fs,
+        meta=meta,
+        runtime=runtime,
+        users=loaded.users,
+        data_dir=opts.data_dir,
+        limits=ServerLimits(max_connections=opts.max_connections),
+        region=opts.region,
+        domains=opts.domains,
+        ssl_context=ssl_context,
+    )
     try:
-        app = S3App(
-            store=store,
-            users=loaded.users,
-            runtime=runtime,
-            region=opts.region,
-            domains=opts.domains,
-        )
-        limits = ServerLimits(max_connections=opts.max_connections)
-        server = Server(app, limits, ssl_context=ssl_context)
+        server = node.server
         listeners = await open_listeners(opts.host, opts.port)
         host, port = listeners[0].socket.getsockname()[:2]
         async with trio.open_nursery() as nursery:
@@ -204,7 +206,7 @@ async def serve(opts: ServeOptions) -> None:
             lines.append(f"Hamster {__version__} listening on {where} (data: {opts.data_dir})")
             print("\n".join(lines), flush=True)
     finally:
-        await store.close()
+        await node.store.close()
         log.info("store closed; bye")
 
 
