@@ -1,5 +1,5 @@
 """The runtime context: the clock, the randomness and the thread hops the
-request path may use.
+request path may use, and the simulator's fault switches.
 
 Nothing in the request path reads the wall clock, `random` or hops to a worker
 thread directly: it asks the `Runtime` it was given, so the simulator can
@@ -31,6 +31,28 @@ D = TypeVar("D", bound=Sized)
 # a hop: bench/streaming_auth.py (512 MiB, tmpfs) ran 244-307 MiB/s at
 # 4.5-5.4 s/GiB of server CPU, against 322-337 MiB/s at 4.2-4.5 s/GiB here.
 HASH_INLINE_MAX_BYTES = 256 * 1024
+
+# The fault switches (`Runtime.breaks`): each plants a known durability bug
+# in the store, so that the simulator can show its checks catch it
+# (`hamster-sim --break NAME`). Only the simulator sets them, and the unit
+# tests that show each one works (tests/storage/test_breaks.py); `hamster
+# serve` never does.
+BREAKS: tuple[str, ...] = (
+    # BlobStore.write renames a blob into blobs/ without fsyncing it first.
+    "skip-blob-fsync",
+    # Core.transaction writes the metadata batch with sync=False: the client
+    # is answered before the record is durable.
+    "ack-before-sync",
+    # No fsync of blobs/xx after a blob is renamed into it (nor of blobs/
+    # after blobs/xx is created).
+    "skip-dir-fsync",
+    # Core.transaction removes the blobs a batch unreferences (an overwritten
+    # or deleted object's) before writing the batch instead of after.
+    "delete-before-swap",
+    # BlobStore.write logs an OSError from the blob's fsync and carries on:
+    # the write is acknowledged although its data may be lost.
+    "ignore-fsync-error",
+)
 
 
 class Clock(Protocol):
@@ -85,9 +107,17 @@ class Runtime:
     offload: Offload = field(default_factory=ThreadOffload)
     # The one inline-hashing cut-off (see HASH_INLINE_MAX_BYTES).
     hash_inline_max_bytes: int = HASH_INLINE_MAX_BYTES
+    # The fault switches that are on (names from BREAKS; others: ValueError).
+    breaks: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         assert self.hash_inline_max_bytes >= 0
+        self.breaks = frozenset(self.breaks)
+        unknown = sorted(self.breaks.difference(BREAKS))
+        if unknown:
+            raise ValueError(
+                f"unknown fault switch {', '.join(unknown)} (known: {', '.join(BREAKS)})"
+            )
 
     def now_ns(self) -> int:
         return self.clock.now_ns()
@@ -110,3 +140,9 @@ class Runtime:
         if len(data) <= self.hash_inline_max_bytes:
             return fn(data)
         return await self.offload.run_sync(fn, data)
+
+    def broken(self, name: str) -> bool:
+        """Whether the fault switch `name` (one of BREAKS) is on: the store
+        asks at each place where one of them plants its bug."""
+        assert name in BREAKS, name
+        return name in self.breaks

@@ -29,7 +29,7 @@ import trio
 from hamster import integrity
 from hamster.runtime import Runtime
 from hamster.s3.errors import S3Error
-from hamster.storage.fs import FileSystem
+from hamster.storage.fs import FileSystem, WritableFile
 
 log = logging.getLogger("hamster.storage")
 
@@ -214,12 +214,14 @@ class BlobStore:
             if expected is not None:
                 assert checksum_algorithm is not None and checksum is not None
                 integrity.check(checksum_algorithm, expected, checksum)
-            await f.sync()
+            await self._sync_blob(blob_id, f)
             await f.close()
             await self._ensure_dir(blob_dir(blob_id))
             await self.fs.rename(tmp, final)
             renamed = True
-            await self.fs.sync_dir(blob_dir(blob_id))
+            # Planted bug for the simulator (hamster.runtime.BREAKS): skip-dir-fsync.
+            if not self.runtime.broken("skip-dir-fsync"):
+                await self.fs.sync_dir(blob_dir(blob_id))
             return WrittenBlob(
                 blob_id=blob_id,
                 size=size,
@@ -237,12 +239,27 @@ class BlobStore:
                     log.exception("could not clean up blob %s after a failed write", blob_id)
             raise
 
+    async def _sync_blob(self, blob_id: str, f: WritableFile) -> None:
+        """fsync the blob written so far (an OSError means its data may be lost)."""
+        # Planted bug for the simulator (hamster.runtime.BREAKS): skip-blob-fsync.
+        if self.runtime.broken("skip-blob-fsync"):
+            return
+        try:
+            await f.sync()
+        except OSError:
+            # Planted bug for the simulator (hamster.runtime.BREAKS): ignore-fsync-error.
+            if not self.runtime.broken("ignore-fsync-error"):
+                raise
+            log.exception("fsync of blob %s failed; carrying on (ignore-fsync-error)", blob_id)
+
     async def _ensure_dir(self, path: str) -> None:
         if path in self._known_dirs:
             return
         if not await self.fs.exists(path):
             await self.fs.makedirs(path)
-            await self.fs.sync_dir(BLOBS_DIR)
+            # Planted bug for the simulator (hamster.runtime.BREAKS): skip-dir-fsync.
+            if not self.runtime.broken("skip-dir-fsync"):
+                await self.fs.sync_dir(BLOBS_DIR)
         self._known_dirs.add(path)
 
     def pin(self, blob_ids: Iterable[str]) -> None:

@@ -119,18 +119,26 @@ class Core:
         """
         batch = Batch()
         started = False
+        # Planted bugs for the simulator (hamster.runtime.BREAKS): the old
+        # blobs go before the batch that unreferences them is written
+        # (delete-before-swap); the batch is not synced (ack-before-sync).
+        discard_first = self.runtime.broken("delete-before-swap")
+        sync = not self.runtime.broken("ack-before-sync")
         try:
             async with self.commit_lock:
                 yield batch
+                if discard_first:
+                    await self.discard_blobs(batch.discard)
                 if not batch.empty:
                     started = True
                     with trio.CancelScope(shield=True):
-                        await self.meta.write(batch.puts, batch.deletes, sync=True)
+                        await self.meta.write(batch.puts, batch.deletes, sync=sync)
         except BaseException:
             if not started:
                 await self.discard_blobs(new_blobs)
             raise
-        await self.discard_blobs(batch.discard)
+        if not discard_first:
+            await self.discard_blobs(batch.discard)
 
     async def discard_blobs(self, blob_ids: Iterable[str]) -> None:
         """Remove blobs no record points to (shielded: see `discard_blob`)."""

@@ -1,0 +1,192 @@
+"""The fault switches (hamster.runtime.BREAKS): each really plants its bug.
+
+These are the only tests outside the simulator that turn a switch on. Each
+runs the same operation with the switch off and on, through recording
+wrappers of the filesystem and metadata interfaces, and shows the durability
+step the switch removes or reorders.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import logging
+from pathlib import Path
+
+import pytest
+
+from hamster.runtime import BREAKS, Runtime
+from hamster.storage import PutRequest, Store
+from hamster.storage.blobs import BLOBS_DIR, blob_dir, blob_path, tmp_path
+from hamster.storage.fs import FileSystem, RealFileSystem, WritableFile
+from hamster.storage.meta import LevelDBMetaStore
+
+from .bodies import BytesBody
+from .conftest import CountingEntropy, FixedClock
+from .test_write_order import RecordingFile, RecordingFS, RecordingMeta
+
+HAMSTER_DIR = Path(__file__).resolve().parents[2] / "hamster"
+
+
+def runtime(*breaks: str) -> Runtime:
+    return Runtime(clock=FixedClock(), entropy=CountingEntropy(), breaks=frozenset(breaks))
+
+
+def data(label: str, size: int = 200_000) -> bytes:
+    return hashlib.shake_256(label.encode()).digest(size)
+
+
+async def open_store(
+    data_dir: Path, log: list[str], rt: Runtime, fs: FileSystem | None = None
+) -> Store:
+    (data_dir / "meta").mkdir(parents=True)
+    recording = RecordingFS(fs if fs is not None else RealFileSystem(str(data_dir)), log)
+    meta = RecordingMeta(await LevelDBMetaStore.open(str(data_dir / "meta")), log)
+    return await Store.open(str(data_dir), rt, fs=recording, meta=meta)
+
+
+async def overwrite(data_dir: Path, *breaks: str) -> tuple[list[str], str, str]:
+    """Put bk/k, then overwrite it; the log of the overwrite, the old blob
+    id and the new one."""
+    log: list[str] = []
+    store = await open_store(data_dir, log, runtime(*breaks))
+    try:
+        await store.create_bucket("bk", "owner", "us-east-1")
+        first = await store.put_object(PutRequest(bucket="bk", key="k"), BytesBody(data("first")))
+        log.clear()
+        second = await store.put_object(PutRequest(bucket="bk", key="k"), BytesBody(data("second")))
+        async with await store.open_object("bk", "k") as reader:
+            assert b"".join([c async for c in reader.stream(0, reader.info.size)]) == data("second")
+    finally:
+        await store.close()
+    return [e for e in log if not e.startswith("write ")], first.blob_id, second.blob_id
+
+
+def test_known_switches() -> None:
+    assert BREAKS == (
+        "skip-blob-fsync",
+        "ack-before-sync",
+        "skip-dir-fsync",
+        "delete-before-swap",
+        "ignore-fsync-error",
+    )
+    assert Runtime().breaks == frozenset()
+    everything = Runtime(breaks=frozenset(BREAKS))
+    assert all(everything.broken(name) for name in BREAKS)
+    assert not any(Runtime().broken(name) for name in BREAKS)
+
+
+@pytest.mark.parametrize(
+    "breaks", [frozenset({"skip-fsync"}), frozenset({"skip-blob-fsync", "Skip-Dir-Fsync"})]
+)
+def test_unknown_switch_is_refused(breaks: frozenset[str]) -> None:
+    with pytest.raises(ValueError, match="unknown fault switch"):
+        Runtime(breaks=breaks)
+
+
+def test_a_string_is_not_a_set_of_switches() -> None:
+    with pytest.raises(ValueError, match="unknown fault switch"):
+        Runtime(breaks="skip-blob-fsync")  # type: ignore[arg-type]
+
+
+def test_only_the_runtime_names_the_switches() -> None:
+    """Nothing in hamster/ turns a switch on: they are the simulator's."""
+    for path in sorted(HAMSTER_DIR.rglob("*.py")):
+        if path.name == "runtime.py" and path.parent == HAMSTER_DIR:
+            continue
+        assert "breaks" not in path.read_text(), path
+
+
+async def test_no_switch_is_the_durable_order(tmp_path: Path) -> None:
+    log, old, new = await overwrite(tmp_path / "d")
+    assert log == [
+        f"create {tmp_path_of(new)}",
+        f"sync {tmp_path_of(new)}",
+        f"rename {tmp_path_of(new)} {blob_path(new)}",
+        f"sync_dir {blob_dir(new)}",
+        "meta sync b'o/bk\\x00k'",
+        f"remove {blob_path(old)}",
+    ]
+
+
+async def test_skip_blob_fsync(tmp_path: Path) -> None:
+    log, _old, new = await overwrite(tmp_path / "d", "skip-blob-fsync")
+    assert f"sync {tmp_path_of(new)}" not in log
+    assert log[:2] == [f"create {tmp_path_of(new)}", f"rename {tmp_path_of(new)} {blob_path(new)}"]
+
+
+async def test_ack_before_sync(tmp_path: Path) -> None:
+    log, _old, _new = await overwrite(tmp_path / "d", "ack-before-sync")
+    assert "meta nosync b'o/bk\\x00k'" in log
+    assert not [e for e in log if e.startswith("meta sync")]
+
+
+async def test_skip_dir_fsync(tmp_path: Path) -> None:
+    log, _old, new = await overwrite(tmp_path / "d", "skip-dir-fsync")
+    assert not [e for e in log if e.startswith("sync_dir")]
+    assert f"rename {tmp_path_of(new)} {blob_path(new)}" in log
+
+
+async def test_skip_dir_fsync_of_a_new_blob_directory(tmp_path: Path) -> None:
+    """blobs/xx is synced into blobs/ when it is created, unless switched off."""
+    for breaks, expected in (((), [BLOBS_DIR]), (("skip-dir-fsync",), [])):
+        log: list[str] = []
+        store = await open_store(tmp_path / f"d{len(breaks)}", log, runtime(*breaks))
+        try:
+            await store.create_bucket("bk", "owner", "us-east-1")
+            log.clear()
+            info = await store.put_object(PutRequest(bucket="bk", key="k"), BytesBody(b"x"))
+        finally:
+            await store.close()
+        syncs = [e.split(" ", 1)[1] for e in log if e.startswith("sync_dir")]
+        assert [s for s in syncs if s != blob_dir(info.blob_id)] == expected
+
+
+async def test_delete_before_swap(tmp_path: Path) -> None:
+    log, old, _new = await overwrite(tmp_path / "d", "delete-before-swap")
+    assert log.index(f"remove {blob_path(old)}") < log.index("meta sync b'o/bk\\x00k'")
+
+
+class FailingSyncFS(RecordingFS):
+    """fsync of every file written fails with EIO (the data is not durable)."""
+
+    def __init__(self, root: str) -> None:
+        super().__init__(RealFileSystem(root), [])
+
+    async def open_write(self, path: str) -> WritableFile:
+        return FailingSyncFile(await self.inner.open_write(path))
+
+
+class FailingSyncFile(RecordingFile):
+    def __init__(self, inner: WritableFile) -> None:
+        super().__init__(inner, "", [])
+
+    async def sync(self) -> None:
+        raise OSError(errno.EIO, "simulated fsync failure")
+
+
+async def test_ignore_fsync_error(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Without the switch a failed fsync fails the PUT and leaves nothing; with
+    it the PUT is acknowledged (and the error only logged)."""
+    for breaks in ((), ("ignore-fsync-error",)):
+        data_dir = tmp_path / f"d{len(breaks)}"
+        store = await open_store(data_dir, [], runtime(*breaks), FailingSyncFS(str(data_dir)))
+        try:
+            await store.create_bucket("bk", "owner", "us-east-1")
+            put = store.put_object(PutRequest(bucket="bk", key="k"), BytesBody(data("eio")))
+            if not breaks:
+                with pytest.raises(OSError, match="simulated fsync failure"):
+                    await put
+                assert await store.get_object_info("bk", "k") is None
+                assert sorted(p.name for p in (data_dir / "blobs").rglob("*") if p.is_file()) == []
+                continue
+            with caplog.at_level(logging.ERROR, logger="hamster.storage"):
+                info = await put
+            assert any("ignore-fsync-error" in r.getMessage() for r in caplog.records)
+            assert (await store.get_object_info("bk", "k")) == info
+        finally:
+            await store.close()
+
+
+def tmp_path_of(blob_id: str) -> str:
+    return tmp_path(blob_id)
