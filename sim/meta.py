@@ -16,10 +16,14 @@ The model (what `SimMetaDisk.crash` may do):
   batches of `hamster.storage.meta.SCAN_BATCH_ENTRIES` from the live state
   (not a snapshot), as the contract allows.
 - Fault (`MetaFaults`, drawn from the rng while `enabled`): `write` raises
-  OSError (EIO) with probability `write_eio`; the batch was then either
-  wholly applied (LevelDB logged it before failing; it counts as unsynced
-  even with sync=True) or wholly not, rng's choice. A batch that fails to
-  build (a value that is not bytes) raises TypeError and writes nothing.
+  OSError (EIO) with probability `write_eio`. As in LevelDB's
+  `DBImpl::Write`, a failed batch never reaches the memtable, so reads do
+  not see it; but its log record may have been written ("the log record we
+  just added may or may not show up when the DB is re-opened"): rng's
+  choice, and then it is an unsynced batch that appears at the next `open`
+  or crash if it survives. (After a failed sync of its log LevelDB also
+  refuses every later write until it is reopened; that is not modelled.) A batch that fails to build
+  (a value that is not bytes) raises TypeError and writes nothing.
 - The crash kills the live view: every later call on it raises
   `sim.errors.SimCrash`. `open` after a crash sees what survived.
 
@@ -123,9 +127,15 @@ class SimMetaDisk:
         self._live = False
 
     def open(self) -> SimMetaStore:
-        """A `MetaStore` over the state as it is; the previous view dies."""
+        """A `MetaStore` over the state as it is; the previous view dies.
+
+        Like LevelDB replaying its log, the new view sees every batch in the
+        log, also one whose write failed after logging it."""
         self._generation += 1
         self._live = True
+        self._current = self._durable.copy()
+        for batch in self._unsynced:
+            self._current.apply(batch)
         self.trace(f"meta{self._generation} open")
         return SimMetaStore(self, self._generation)
 
@@ -207,10 +217,10 @@ class SimMetaStore:
         shown = f"write sync={int(sync)} puts={len(batch.puts)} deletes={len(batch.deletes)}"
         faults = disk.faults
         if faults.enabled and faults.write_eio > 0.0 and disk.rng.random() < faults.write_eio:
-            applied = disk.rng.random() < 0.5
-            if applied:
-                disk._commit(batch, sync=False)
-            self._trace(f"{shown} EIO ({'applied' if applied else 'not applied'})")
+            logged = disk.rng.random() < 0.5
+            if logged:
+                disk._unsynced.append(batch)  # in the log, not in the memtable
+            self._trace(f"{shown} EIO ({'logged' if logged else 'not logged'})")
             raise OSError(errno.EIO, os.strerror(errno.EIO))
         disk._commit(batch, sync=sync)
         self._trace(shown)
