@@ -2,13 +2,14 @@
 #   make run   - install into .venv and start the server on 127.0.0.1:9000, data in ./data
 #   make test  - install with test extras and run lint, types and the whole suite
 #   make compat - only the real-client scenarios (tests/compat; part of make test too)
+#   make sim   - the crash simulation, seeds 0..999 (make test runs a time-boxed part of it)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 DATA   ?= ./data
 LISTEN ?= 127.0.0.1:9000
 
-.PHONY: run test compat install install-test lint typecheck clean
+.PHONY: run test compat sim install install-test lint typecheck clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +31,15 @@ lint: install-test
 typecheck: install-test
 	$(BIN)/mypy
 
+# How long `make test` spends on simulation seeds (seeds 0, 1, 2, ... until the time box).
+SIM_SECONDS ?= 60
+
 test: lint typecheck
 	$(BIN)/python -m pytest -q
+	$(BIN)/hamster-sim --seeds 1000 --max-seconds $(SIM_SECONDS) --quiet
+
+sim: install-test
+	$(BIN)/hamster-sim --seeds 1000
 
 compat: install-test
 	$(BIN)/python -m pytest -q tests/compat
