@@ -21,7 +21,8 @@ The checks (after every recovery and at the end):
   no blob file that no record points to;
 - every key GETs as one of the states the model allows (same bytes, same
   ETag), and the key then has that state;
-- ListObjectsV2 (paginated) lists exactly the keys GET found;
+- ListObjectsV2 and ListObjects (paginated) and ListObjectVersions list
+  exactly the keys GET found;
 - every upload acknowledged and not ended is listed, with parts the model
   allows; no upload is listed that no client could have created.
 
@@ -472,25 +473,55 @@ class World:
                 raise Failure(f"checks {when}: {violation}")
             if reply.status == 200:
                 found.add(key)
+        expected = sorted(found)
+        for name, listed in (
+            ("ListObjectsV2", await self._list_v2(client, when)),
+            ("ListObjects", await self._list_v1(client, when)),
+            ("ListObjectVersions", await self._list_versions(client, when)),
+        ):
+            if listed != expected:
+                raise Failure(
+                    f"checks {when}: {name} lists {sorted(set(listed) ^ found)} "
+                    f"differently from GET (listed {listed}, GET found {expected})"
+                )
+
+    async def _list(self, client: S3Client, when: str, query: list[tuple[str, str]]) -> bytes:
+        reply = await client.request("GET", f"/{BUCKET}", query)
+        if reply.status != 200:
+            raise Failure(f"checks {when}: listing {query} answered {reply.status}")
+        return reply.body
+
+    async def _list_v2(self, client: S3Client, when: str) -> list[str]:
+        """Every key, in pages of 7 (continuation tokens)."""
         listed: list[str] = []
         token: str | None = None
         while True:
             query = [("list-type", "2"), ("max-keys", "7")]
             if token is not None:
                 query.append(("continuation-token", token))
-            reply = await client.request("GET", f"/{BUCKET}", query)
-            if reply.status != 200:
-                raise Failure(f"checks {when}: ListObjectsV2 answered {reply.status}")
-            listed += xml_texts(reply.body, "Key")
-            tokens = xml_texts(reply.body, "NextContinuationToken")
+            body = await self._list(client, when, query)
+            listed += xml_texts(body, "Key")
+            tokens = xml_texts(body, "NextContinuationToken")
             if not tokens:
-                break
+                return listed
             token = tokens[0]
-        if listed != sorted(found):
-            raise Failure(
-                f"checks {when}: ListObjectsV2 lists {sorted(set(listed) ^ found)} "
-                f"differently from GET (listed {listed}, GET found {sorted(found)})"
-            )
+
+    async def _list_v1(self, client: S3Client, when: str) -> list[str]:
+        """Every key, in pages of 5 (markers)."""
+        listed: list[str] = []
+        marker = ""
+        while True:
+            body = await self._list(client, when, [("marker", marker), ("max-keys", "5")])
+            keys = xml_texts(body, "Key")
+            listed += keys
+            if xml_texts(body, "IsTruncated") != ["true"]:
+                return listed
+            marker = keys[-1]
+
+    async def _list_versions(self, client: S3Client, when: str) -> list[str]:
+        """Every key's one version ("null"), in one page."""
+        body = await self._list(client, when, [("versions", "")])
+        return [v["Key"] for v in xml_records(body, "Version")]
 
     async def _check_uploads(self, client: S3Client, when: str) -> None:
         reply = await client.request("GET", f"/{BUCKET}", [("uploads", "")])
