@@ -10,8 +10,10 @@ The model (what `SimMetaDisk.crash` may do):
   log). Batches written with sync=False after the last synced one are in
   the page cache only: a crash keeps an rng-chosen prefix of them and loses
   the rest, a suffix. Nothing else is lost.
-- `open` without a crash is a process restart without power loss: every
-  batch is still there (unsynced ones still unsynced).
+- `open` without a crash is a process restart without power loss: the log
+  (in the page cache) is replayed, and like LevelDB's `DB::Open`, which
+  writes the recovered log into a synced table and a new manifest, that
+  makes every batch in it durable.
 - Reads see every batch whose `write` has returned. `scan` reads in bounded
   batches of `hamster.storage.meta.SCAN_BATCH_ENTRIES` from the live state
   (not a snapshot), as the contract allows.
@@ -130,12 +132,14 @@ class SimMetaDisk:
         """A `MetaStore` over the state as it is; the previous view dies.
 
         Like LevelDB replaying its log, the new view sees every batch in the
-        log, also one whose write failed after logging it."""
+        log, also one whose write failed after logging it, and the replay
+        makes them durable (DB::Open writes them into a synced table)."""
         self._generation += 1
         self._live = True
-        self._current = self._durable.copy()
         for batch in self._unsynced:
-            self._current.apply(batch)
+            self._durable.apply(batch)
+        self._unsynced = []
+        self._current = self._durable.copy()
         self.trace(f"meta{self._generation} open")
         return SimMetaStore(self, self._generation)
 
