@@ -143,6 +143,11 @@ class ServeOptions:
     tls_key: str | None = None
 
 
+class StoreFailed(Exception):
+    """The store stopped after a failed metadata write: exit 1, so a
+    supervisor restarts the server (and recovery runs)."""
+
+
 def tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
     """The server's TLS context, or None for plain HTTP."""
     if cert is None and key is None:
@@ -208,6 +213,11 @@ async def serve(opts: ServeOptions) -> None:
     finally:
         await node.store.close()
         log.info("store closed; bye")
+    if node.store.core.failed is not None:
+        raise StoreFailed(
+            f"a metadata write failed ({node.store.core.failed}); stopped so that a restart "
+            "recovers (systemd restarts it)"
+        )
 
 
 async def _serve_then_stop(
@@ -273,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"hamster: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:
+    except (OSError, StoreFailed) as exc:
         print(f"hamster: {exc}", file=sys.stderr)
         return 1
     return 0

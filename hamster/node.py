@@ -92,4 +92,7 @@ async def open_node(
     store = await Store.open(data_dir, runtime, fs=fs, meta=meta, min_part_bytes=min_part_bytes)
     app = S3App(store=store, users=users, runtime=runtime, region=region, domains=domains)
     server = Server(app, limits, ssl_context=ssl_context)
+    # A failed metadata write stops the server (storage/core.py): a restart
+    # replays the metadata log and recovery resolves what the failure left.
+    store.core.on_failure = lambda _exc: server.shutdown()
     return Node(store=store, app=app, server=server)

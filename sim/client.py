@@ -90,8 +90,12 @@ class S3Client:
         now_ns: Callable[[], int],
         host: str = "sim.local",
         chunk_bytes: int = 8 * 1024,
+        usable: Callable[[trio.abc.Stream], bool] | None = None,
     ) -> None:
         self._connect = connect
+        # Whether a kept connection still leads to a live server: one to a
+        # crashed instance is not reused (the request would be lost unsent).
+        self._usable = usable
         self.creds = creds
         self._now_ns = now_ns
         self.host = host
@@ -107,6 +111,7 @@ class S3Client:
             now_ns=self._now_ns,
             host=self.host,
             chunk_bytes=self.chunk_bytes,
+            usable=self._usable,
         )
 
     async def close(self) -> None:
@@ -133,7 +138,9 @@ class S3Client:
 
         `path` is the raw (encoded) path; `query` the decoded pairs.
         """
-        if not reuse:
+        if not reuse or (
+            self._stream is not None and self._usable is not None and not self._usable(self._stream)
+        ):
             await self.close()
         head, wire_body = self._sign(method, path, query, headers, body, payload)
         try:

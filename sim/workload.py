@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import trio
 
-from sim.client import Lost, Payload, Reply, S3Client, encode_key
+from sim.client import REPLY_TIMEOUT_S, Lost, Payload, Reply, S3Client, encode_key
 from sim.model import Model, Part, Version, md5_etag, multipart_etag
 
 __all__ = ["BUCKET", "KEYS", "Failure", "Workload", "body_for", "xml_texts"]
@@ -87,8 +87,12 @@ class Workload:
         *,
         trace: Callable[[str], None],
         now: Callable[[], float],
+        faults: bool,
     ) -> None:
         self.model = model
+        # Whether disk faults are injected in this seed: without them a
+        # server error is a bug, not an injected EIO.
+        self.faults = faults
         self.trace = trace
         self._now = now
         self.locks = {key: trio.Lock() for key in KEYS}
@@ -123,6 +127,10 @@ class Workload:
         except Lost as exc:
             self.stats.lost += 1
             self.trace(f"{self._now():.6f} {who} {what} -> lost ({exc})")
+            if isinstance(exc.__cause__, trio.TooSlowError):
+                # Only a crash ends a connection; a request that simply never
+                # gets an answer is a hang.
+                raise Failure(f"{what} got no answer in {REPLY_TIMEOUT_S:.0f} s: a hang") from exc
             if self.liveness:
                 raise Failure(f"liveness: {what} got no answer in the fault-free phase") from exc
             return None
@@ -133,6 +141,8 @@ class Workload:
         self.trace(f"{self._now():.6f} {who} {what} -> {reply.status} {code}".rstrip())
         if _is_server_error(reply):
             self.stats.server_errors += 1
+            if not self.faults:
+                raise Failure(f"{what} answered {reply.status} {code} in a seed without faults")
             if self.liveness:
                 raise Failure(f"liveness: {what} answered {reply.status} {code} without faults")
         return reply
@@ -206,8 +216,9 @@ class Workload:
                 return
             self.model.refuse(key, new)
             self.stats.refused += 1
-            if expect == "ok" or (reply.status != 412 and expect == "412"):
-                raise Failure(f"PUT {key} ({tag}): {reply.status}, expected {expect}")
+            conditional = any(n.startswith("if-") for n, _ in headers)
+            if expect == "ok" or reply.status != 412 or not conditional:
+                raise Failure(f"PUT {key} ({tag}): {reply.status}, expected {expect or 200}")
 
     async def race(self, client: S3Client, tag: str, rng: random.Random) -> None:
         """Two conditional PUTs (If-None-Match: *) of a fresh key at once:
@@ -238,6 +249,8 @@ class Workload:
         if won:
             self.model.ack(key, versions[won[0]])
             return
+        if all(r is not None and not _is_server_error(r) for r in replies):
+            raise Failure(f"race {key}: neither conditional PUT of a fresh key won")
         for i, r in enumerate(replies):
             if r is None or _is_server_error(r):
                 self.model.lose(key, versions[i])
@@ -279,9 +292,12 @@ class Workload:
                 return
             if reply.status != 200:
                 raise Failure(f"DeleteObjects {keys}: {reply.status}")
-            deleted = set(xml_texts(reply.body, "Key")) - {
-                r.get("Key", "") for r in xml_records(reply.body, "Error")
-            }
+            errors = {r.get("Key", "") for r in xml_records(reply.body, "Error")}
+            deleted = {r.get("Key", "") for r in xml_records(reply.body, "Deleted")}
+            if set(keys) != deleted | errors:
+                raise Failure(f"DeleteObjects {keys}: answered for {sorted(deleted | errors)}")
+            if errors and not self.faults:
+                raise Failure(f"DeleteObjects {keys}: per-key errors {sorted(errors)}")
             for key in keys:
                 if key in deleted:
                     self.model.ack(key, None)
@@ -312,7 +328,11 @@ class Workload:
             if reply.status != 200:
                 raise Failure(f"CopyObject {src} -> {dst}: {reply.status} {reply.body[:200]!r}")
             etags = xml_texts(reply.body, "ETag")
-            self.model.ack(dst, Version(source.body, etags[0] if etags else None, tag))
+            if etags != [md5_etag(source.body)]:
+                raise Failure(
+                    f"CopyObject {src} -> {dst}: ETag {etags}, expected {md5_etag(source.body)}"
+                )
+            self.model.ack(dst, Version(source.body, etags[0], tag))
             self.stats.acked += 1
 
     async def multipart(self, client: S3Client, tag: str, rng: random.Random) -> None:
@@ -417,6 +437,8 @@ class Workload:
             return None
         if reply.status != 200:
             raise Failure(f"UploadPartCopy {key} {number}: {reply.status} {reply.body[:200]!r}")
+        if xml_texts(reply.body, "ETag") != [part.etag]:
+            raise Failure(f"UploadPartCopy {key} {number}: {reply.body[:300]!r}, ETag {part.etag}")
         self.model.uploads[upload_id].parts[number] = [part]
         self.stats.acked += 1
         return source.body

@@ -112,10 +112,17 @@ class SimListener(trio.abc.Listener[trio.abc.Stream]):
         self._streams: list[
             trio.StapledStream[trio.testing.MemorySendStream, trio.testing.MemoryReceiveStream]
         ] = []
+        # The clients' ends, by id (looked up, never iterated).
+        self._clients: dict[int, trio.abc.Stream] = {}
+
+    def owns(self, stream: trio.abc.Stream) -> bool:
+        """Whether `stream` is a live connection to this listener's instance."""
+        return self._clients.get(id(stream)) is stream
 
     def connect(self) -> trio.abc.Stream:
         client, server = trio.testing.memory_stream_pair()
         self._streams.append(server)
+        self._clients[id(client)] = client
         self._send.send_nowait(server)
         return client
 
@@ -136,6 +143,7 @@ class SimListener(trio.abc.Listener[trio.abc.Stream]):
             stream.send_stream.close()  # memory streams close at once
             stream.receive_stream.close()
         self._streams.clear()
+        self._clients.clear()
 
 
 class _TraceHandler(logging.Handler):
@@ -158,12 +166,15 @@ class World:
         self.rng = rng("schedule")
         self.trace_lines: list[str] = []
         with_faults = opts.faults if opts.faults is not None else self.rng.random() < 0.5
+        # Fault rates scale per seed: rare faults test long runs between
+        # them, frequent ones the paths right after one.
+        scale = self.rng.choice([0.5, 1.0, 4.0])
         self.faults = (
             Faults(
-                eio_read=0.002,
-                eio_write=0.002,
-                eio_fsync=0.01,
-                enospc=0.002,
+                eio_read=0.002 * scale,
+                eio_write=0.002 * scale,
+                eio_fsync=0.01 * scale,
+                enospc=0.002 * scale,
                 slow=0.02,
                 slow_max_s=2.0,
             )
@@ -172,7 +183,7 @@ class World:
         )
         io_trace = self.trace if opts.trace_io else None
         self.disk = SimDisk(rng("disk"), faults=self.faults, trace=io_trace)
-        self.meta_faults = MetaFaults(write_eio=0.003) if with_faults else None
+        self.meta_faults = MetaFaults(write_eio=0.003 * scale) if with_faults else None
         self.metadisk = SimMetaDisk(rng("meta"), faults=self.meta_faults, trace=io_trace)
         self.disk.before_op = self._before_fs_op
         self.metadisk.before_op = self._before_meta_op
@@ -184,7 +195,9 @@ class World:
         )
         self.client_rngs = [rng(f"client{i}") for i in range(opts.clients)]
         self.model = Model()
-        self.workload = Workload(self.model, trace=self.trace, now=trio.current_time)
+        self.workload = Workload(
+            self.model, trace=self.trace, now=trio.current_time, faults=with_faults
+        )
         self.users = UserDirectory([User(CREDS.access_key, CREDS.secret_key, "sim")])
         self.op_count = 0
         self.boot_failures = 0
@@ -215,7 +228,7 @@ class World:
             )
             self.disk.crash()
             self.metadisk.crash()
-            self.up = trio.Event()  # clients wait for the next instance
+            self._down()  # clients wait for the next instance
             self.stop_instance.set()
             raise SimCrash(what)
 
@@ -229,41 +242,65 @@ class World:
         crashes_left = self.opts.crashes
         workload_done = trio.Event()
         first = True
+        recovered = False
+        node: Node | None = None
         async with trio.open_nursery() as top:
             while True:
-                armed_before_boot = not first and crashes_left > 0
-                if armed_before_boot:
+                if not first and crashes_left > 0:
                     self._arm()
                 node = await self._boot(top)
                 if node is None:  # crashed during recovery
                     crashes_left -= 1
                     continue
-                if first:
+                if first:  # setup, before any fault
+                    faults_were = self._set_faults(False)
                     await self._create_bucket(node)
-                await self._check(node, "after recovery" if not first else "at start")
+                    self._set_faults(faults_were)
+                await self._check(node, "after recovery" if recovered else "at start")
+                recovered = True
                 if first:
                     top.start_soon(self._run_workload, workload_done)
                     first = False
                     if crashes_left > 0:
                         self._arm()
                 self.up.set()
-                await self._wait_either(self.stop_instance, workload_done)
+                await self._wait_any(self.stop_instance, workload_done, self._instance_done)
                 if self.stop_instance.is_set():  # crashed
                     await self._bury()
                     crashes_left -= 1
                     continue
-                # The workload is done: the final phase, without faults or crashes.
-                self.crash_at = None
-                self._set_faults(False)
-                self.trace(f"{trio.current_time():.6f} final phase")
-                self.workload.liveness = True
-                await self._run_clients(max(2, self.opts.ops // 10))
-                await self._check(node, "at the end")
-                node.server.shutdown()
-                await self._instance_done.wait()
-                await node.store.close()
-                top.cancel_scope.cancel()
-                return
+                if self._instance_done.is_set() or node.store.core.failed is not None:
+                    # The server stopped itself (a failed metadata write):
+                    # its supervisor starts it again, on the same disk.
+                    self._down()
+                    await self._instance_done.wait()
+                    await self._bury()
+                    self.trace(f"{trio.current_time():.6f} server stopped itself: restart")
+                    continue
+                break
+            assert node is not None
+            # The workload is done: the final phase, without faults or crashes.
+            self.crash_at = None
+            self._set_faults(False)
+            self.trace(f"{trio.current_time():.6f} final phase")
+            self.workload.liveness = True
+            await self._run_clients(max(2, self.opts.ops // 10), phase="f")
+            await self._check(node, "at the end", leftovers=self.faults is not None)
+            # A clean restart: recovery runs once more, then the checks.
+            await self._stop(node)
+            self._down()
+            node = await self._boot(top)
+            assert node is not None, "a clean restart cannot crash"
+            await self._check(node, "after the last restart")
+            await self._stop(node)
+            top.cancel_scope.cancel()
+
+    async def _stop(self, node: Node) -> None:
+        node.server.shutdown()
+        await self._instance_done.wait()
+        await node.store.close()
+        assert self.listener is not None
+        self.listener.kill()
 
     def _set_faults(self, enabled: bool) -> bool:
         """Switch the injected faults on or off; returns whether they were on."""
@@ -274,15 +311,15 @@ class World:
                 faults.enabled = enabled
         return were
 
-    async def _wait_either(self, a: trio.Event, b: trio.Event) -> None:
+    async def _wait_any(self, *events: trio.Event) -> None:
         async with trio.open_nursery() as nursery:
 
             async def wait(event: trio.Event) -> None:
                 await event.wait()
                 nursery.cancel_scope.cancel()
 
-            nursery.start_soon(wait, a)
-            nursery.start_soon(wait, b)
+            for event in events:
+                nursery.start_soon(wait, event)
 
     async def _boot(self, top: trio.Nursery) -> Node | None:
         """Start an instance; None if it crashed before it was serving."""
@@ -302,7 +339,7 @@ class World:
         booted: list[Node] = []
         serving = trio.Event()
         top.start_soon(self._instance, booted, serving)
-        await self._wait_either(serving, self._instance_done)
+        await self._wait_any(serving, self._instance_done)
         if not booted or self.stop_instance.is_set():
             await self._bury()
             return None
@@ -372,21 +409,34 @@ class World:
         await self._run_clients(self.opts.ops)
         done.set()
 
-    async def _run_clients(self, ops: int) -> None:
+    async def _run_clients(self, ops: int, phase: str = "c") -> None:
+        """`phase` prefixes the clients' names, so every write's tag is unique."""
         per = [
             ops // self.opts.clients + (i < ops % self.opts.clients)
             for i in range(self.opts.clients)
         ]
         async with trio.open_nursery() as nursery:
             for i, n in enumerate(per):
-                client = S3Client(self._connect, CREDS, now_ns=self.runtime.now_ns)
-                nursery.start_soon(self._client, client, f"c{i}", self.client_rngs[i], n)
+                client = S3Client(
+                    self._connect, CREDS, now_ns=self.runtime.now_ns, usable=self._usable
+                )
+                nursery.start_soon(self._client, client, f"{phase}{i}", self.client_rngs[i], n)
 
     async def _client(self, client: S3Client, who: str, rng: random.Random, ops: int) -> None:
         try:
             await self.workload.run_client(client, who, rng, ops)
         finally:
             await client.close()
+
+    def _down(self) -> None:
+        """No instance serves clients until `up` is set again. A new event
+        only if the old one was set: clients already waiting keep waiting on
+        the one that will be set."""
+        if self.up.is_set():
+            self.up = trio.Event()
+
+    def _usable(self, stream: trio.abc.Stream) -> bool:
+        return self.listener is not None and self.listener.owns(stream)
 
     async def _connect(self) -> trio.abc.Stream:
         while True:
@@ -422,16 +472,21 @@ class World:
             await client.close()
         raise Failure(f"CreateBucket: {reply.status} {reply.body[:200]!r}")
 
-    async def _check(self, node: Node, when: str) -> None:
-        """The checks of the module docstring, with crashes and faults off."""
+    async def _check(self, node: Node, when: str, *, leftovers: bool = False) -> None:
+        """The checks of the module docstring, with crashes and faults off.
+
+        `leftovers`: temp files and orphan blobs are allowed (only at the end
+        of a seed with faults: a removal that failed leaves an orphan for
+        the next recovery). Without faults, the store must leave none even
+        without a recovery."""
         remaining = None if self.crash_at is None else self.crash_at - self.op_count
         self.crash_at = None
         faults_were = self._set_faults(False)
         self.trace(f"{trio.current_time():.6f} checks {when}")
-        if when == "after recovery":
+        if when != "at the end":
             self.model.recovered()
         try:
-            await self._check_disk(node, when)
+            await self._check_disk(node, when, leftovers=leftovers)
             client = self._checker()
             try:
                 await self._check_objects(client, when)
@@ -445,18 +500,18 @@ class World:
             if remaining is not None:
                 self.crash_at = self.op_count + max(1, remaining)
 
-    async def _check_disk(self, node: Node, when: str) -> None:
+    async def _check_disk(self, node: Node, when: str, *, leftovers: bool) -> None:
         report = node.store.recovery
         if report.missing:
             raise Failure(f"{when}: records point to missing blobs: {report.missing[:3]}")
         files = sorted(self.disk.files())
         tmp = [p for p in files if p.startswith(TMP_DIR + "/")]
-        if tmp and when != "at the end":
+        if tmp and not leftovers:
             raise Failure(f"{when}: recovery left temp files {tmp[:3]}")
         refs = await referenced_blob_ids(node.store.meta)
         blobs = {p.rsplit("/", 1)[-1] for p in files if p.startswith(BLOBS_DIR + "/")}
         orphans = sorted(blobs - refs)
-        if orphans and when != "at the end":
+        if orphans and not leftovers:
             raise Failure(f"{when}: blob files no record points to: {orphans[:3]}")
         missing = sorted(refs - blobs)
         if missing:
@@ -575,6 +630,8 @@ def run_seed(opts: SimOptions) -> SeedResult:
     """Run one seed to the end; never raises for a failing store."""
     world = World(opts)
     run = trio._core._run  # the hook trio gives Hypothesis: seeded scheduling
+    was_deterministic = run._ALLOW_DETERMINISTIC_SCHEDULING
+    scheduler_state = run._r.getstate()
     setattr(run, "_ALLOW_DETERMINISTIC_SCHEDULING", True)  # noqa: B010
     run._r.seed(f"hamster-sim/{opts.seed}/scheduler")
     handler = _TraceHandler(world.trace)
@@ -598,6 +655,8 @@ def run_seed(opts: SimOptions) -> SeedResult:
     finally:
         hamster_log.removeHandler(handler)
         hamster_log.propagate = propagate
+        setattr(run, "_ALLOW_DETERMINISTIC_SCHEDULING", was_deterministic)  # noqa: B010
+        run._r.setstate(scheduler_state)
     if failure is not None:
         world.trace(f"FAILED: {failure}")
     stats = world.workload.stats

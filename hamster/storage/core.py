@@ -15,6 +15,17 @@ The commit rule (every write path, in this order):
 A failure before the write starts removes the new blobs (`new_blobs`): an
 unacknowledged write leaves nothing.
 
+A metadata write that fails is fatal to this store instance. LevelDB never
+makes a failed batch readable, but its log record "may or may not show up
+when the DB is re-opened" (and after a failed sync LevelDB refuses every
+later write). So what reads see is no longer what a restart will see: a
+DELETE of a key whose failed PUT is only in the log would find nothing,
+write nothing and answer 204, and the PUT would come back at the restart.
+From the first failure on, `Core.failed` is set, every later transaction
+answers 503 ServiceUnavailable (SDKs retry it) without writing, and
+`Core.on_failure` tells the server to stop so its supervisor restarts it;
+the restart replays the log and recovery resolves the rest.
+
 The commit lock serialises every check-and-commit, so racing conditional
 writes have exactly one winner and a bucket cannot be deleted while a write
 into it commits. Readers take no lock.
@@ -24,7 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 
 import trio
@@ -83,6 +94,10 @@ class Core:
         self.runtime = runtime
         self.blobs = BlobStore(fs, runtime)
         self.commit_lock = trio.Lock()
+        # The first metadata write that failed (see the module docstring).
+        self.failed: BaseException | None = None
+        # Called once, with that failure (the node stops the server).
+        self.on_failure: Callable[[BaseException], None] | None = None
 
     # --- reading -------------------------------------------------------------
 
@@ -126,19 +141,40 @@ class Core:
         sync = not self.runtime.broken("ack-before-sync")
         try:
             async with self.commit_lock:
+                if self.failed is not None:
+                    raise S3Error(
+                        "ServiceUnavailable",
+                        "A metadata write failed; this server refuses writes until it restarts.",
+                    )
                 yield batch
                 if discard_first:
                     await self.discard_blobs(batch.discard)
                 if not batch.empty:
                     started = True
                     with trio.CancelScope(shield=True):
-                        await self.meta.write(batch.puts, batch.deletes, sync=sync)
+                        try:
+                            await self.meta.write(batch.puts, batch.deletes, sync=sync)
+                        except Exception as exc:
+                            self._fail(exc)
+                            raise
         except BaseException:
             if not started:
                 await self.discard_blobs(new_blobs)
             raise
         if not discard_first:
             await self.discard_blobs(batch.discard)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self.failed is not None:
+            return
+        self.failed = exc
+        log.critical(
+            "metadata write failed (%s): refusing writes; the server stops so that a "
+            "restart replays the metadata log and recovers",
+            exc,
+        )
+        if self.on_failure is not None:
+            self.on_failure(exc)
 
     async def discard_blobs(self, blob_ids: Iterable[str]) -> None:
         """Remove blobs no record points to (shielded: see `discard_blob`)."""

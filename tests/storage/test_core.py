@@ -129,6 +129,34 @@ async def test_a_failed_write_keeps_the_new_blobs(core: Core) -> None:
     assert await exists(core, old)
 
 
+async def test_a_failed_write_fails_the_store_until_it_restarts(core: Core) -> None:
+    """A failed batch may still be in LevelDB's log (unreadable now, replayed
+    at the next open): from then on what reads see is not what a restart
+    will see, so every later transaction is refused with 503 and the server
+    is told to stop, once."""
+    failures: list[BaseException] = []
+    core.on_failure = failures.append
+    watched(core).fail = True
+    with pytest.raises(OSError):
+        async with core.transaction() as batch:
+            batch.put(b"a", b"1")
+    assert len(failures) == 1 and isinstance(failures[0], OSError)
+    assert core.failed is failures[0]
+    watched(core).fail = False
+    new = await new_blob(core, "new")
+    body_ran = False
+    for _ in range(2):
+        with pytest.raises(S3Error) as refused:
+            async with core.transaction(new_blobs=[new]) as batch:
+                body_ran = True
+                batch.delete(b"a")
+        assert refused.value.code == "ServiceUnavailable" and refused.value.status == 503
+    assert not body_ran
+    assert len(watched(core).writes) == 1  # only the one that failed
+    assert not await exists(core, new)  # refused before the write: its blob goes
+    assert len(failures) == 1
+
+
 async def test_cancelled_while_waiting_for_the_lock_removes_the_new_blobs(core: Core) -> None:
     new = await new_blob(core, "new")
     entered = False
