@@ -47,8 +47,7 @@ from dataclasses import dataclass
 
 import trio
 
-from hamster.storage import meta as meta_module
-from hamster.storage.meta import prefix_upper_bound
+from hamster.storage.meta import scan_in_batches
 from sim.errors import SimCrash
 
 
@@ -235,27 +234,17 @@ class SimMetaStore:
         start_after: bytes | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[tuple[bytes, bytes]]:
-        assert limit is None or limit >= 0
-        stop = prefix_upper_bound(prefix)
-        if start_after is not None and start_after >= prefix:
-            start, include_start = start_after, False
-        else:
-            start, include_start = prefix, True
-        remaining = limit
-        while remaining is None or remaining > 0:
-            batch_entries = meta_module.SCAN_BATCH_ENTRIES
-            want = batch_entries if remaining is None else min(remaining, batch_entries)
-            await self._enter("scan", start)
-            batch = self._read_batch(start, include_start, stop, want)
-            self._trace(f"scan {start!r} -> {len(batch)}")
-            for key, value in batch:
-                self._check_live()
-                yield key, value
-            if len(batch) < want:
-                return
-            if remaining is not None:
-                remaining -= len(batch)
-            start, include_start = batch[-1][0], False
+        async for key, value in scan_in_batches(prefix, start_after, limit, self._next_batch):
+            self._check_live()
+            yield key, value
+
+    async def _next_batch(
+        self, start: bytes, include_start: bool, stop: bytes | None, want: int
+    ) -> list[tuple[bytes, bytes]]:
+        await self._enter("scan", start)
+        batch = self._read_batch(start, include_start, stop, want)
+        self._trace(f"scan {start!r} -> {len(batch)}")
+        return batch
 
     def _read_batch(
         self, start: bytes, include_start: bool, stop: bytes | None, want: int

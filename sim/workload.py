@@ -360,16 +360,18 @@ class Workload:
                     and source is not None
                     and len(source.body) >= MIN_PART_BYTES
                 ):
-                    done = await self._part_copy(
-                        client, f"{tag}.p{n}", key, upload_id, n, copy_src, source
-                    )
-                    if done is not None:
-                        bodies[n] = done
+                    if await self._part(
+                        client, f"{tag}.p{n}", key, upload_id, n, source.body, copy_from=copy_src
+                    ):
+                        bodies[n] = source.body
                     continue
                 last = n == nparts
                 size = rng.randrange(1, 3 * MIN_PART_BYTES) if last else _part_size(rng)
                 part = body_for(f"{tag}.p{n}", size)
-                if await self._upload_part(client, f"{tag}.p{n}", key, upload_id, n, part, rng):
+                payload = rng.choice(list(Payload))
+                if await self._part(
+                    client, f"{tag}.p{n}", key, upload_id, n, part, payload=payload
+                ):
                     bodies[n] = part
             if len(bodies) != nparts or rng.random() < 0.1:
                 # Leave it open (the checks expect it listed with its parts).
@@ -379,7 +381,7 @@ class Workload:
                 return
             await self._complete(client, f"{tag}.complete", key, upload_id, bodies)
 
-    async def _upload_part(
+    async def _part(
         self,
         client: S3Client,
         tag: str,
@@ -387,61 +389,39 @@ class Workload:
         upload_id: str,
         number: int,
         body: bytes,
-        rng: random.Random,
+        *,
+        payload: Payload = Payload.SIGNED,
+        copy_from: str | None = None,
     ) -> bool:
+        """UploadPart of `body`, or UploadPartCopy of the key `copy_from`
+        (whose bytes are `body`); whether it was acknowledged."""
         part = Part(body, md5_etag(body), tag)
         self.model.begin_part(upload_id, number, part)
+        what = "UploadPart" if copy_from is None else "UploadPartCopy"
         reply = await self.send(
             client,
             tag,
             "PUT",
             _path(key),
             [("partNumber", str(number)), ("uploadId", upload_id)],
-            (),
-            body,
-            payload=rng.choice(list(Payload)),
+            []
+            if copy_from is None
+            else [("x-amz-copy-source", f"/{BUCKET}/{encode_key(copy_from)}")],
+            body if copy_from is None else b"",
+            payload=payload,
         )
         if reply is None or _is_server_error(reply):
             self.model.begin_part(upload_id, number, part)  # lost: still possible
             return False
         if reply.status != 200:
-            raise Failure(f"UploadPart {key} {number}: {reply.status} {reply.body[:200]!r}")
-        if reply.etag != part.etag:
-            raise Failure(f"UploadPart {key} {number}: ETag {reply.etag}, expected {part.etag}")
+            raise Failure(f"{what} {key} {number}: {reply.status} {reply.body[:200]!r}")
+        # UploadPartCopy answers the ETag in its XML, UploadPart in a header.
+        etags = [reply.etag] if copy_from is None else xml_texts(reply.body, "ETag")
+        if etags != [part.etag]:
+            raise Failure(f"{what} {key} {number}: ETag {etags}, expected {part.etag}")
         self.model.uploads[upload_id].parts[number] = [part]
         self.stats.acked += 1
         return True
-
-    async def _part_copy(
-        self,
-        client: S3Client,
-        tag: str,
-        key: str,
-        upload_id: str,
-        number: int,
-        src_key: str,
-        source: Version,
-    ) -> bytes | None:
-        part = Part(source.body, md5_etag(source.body), tag)
-        self.model.begin_part(upload_id, number, part)
-        reply = await self.send(
-            client,
-            tag,
-            "PUT",
-            _path(key),
-            [("partNumber", str(number)), ("uploadId", upload_id)],
-            [("x-amz-copy-source", f"/{BUCKET}/{encode_key(src_key)}")],
-        )
-        if reply is None or _is_server_error(reply):
-            self.model.begin_part(upload_id, number, part)  # lost: still possible
-            return None
-        if reply.status != 200:
-            raise Failure(f"UploadPartCopy {key} {number}: {reply.status} {reply.body[:200]!r}")
-        if xml_texts(reply.body, "ETag") != [part.etag]:
-            raise Failure(f"UploadPartCopy {key} {number}: {reply.body[:300]!r}, ETag {part.etag}")
-        self.model.uploads[upload_id].parts[number] = [part]
-        self.stats.acked += 1
-        return source.body
 
     async def _abort(self, client: S3Client, tag: str, upload_id: str) -> None:
         upload = self.model.uploads[upload_id]

@@ -18,7 +18,7 @@ Contract:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 import plyvel
@@ -47,6 +47,39 @@ class MetaStore(Protocol):
     ) -> AsyncIterator[tuple[bytes, bytes]]: ...
 
     async def close(self) -> None: ...
+
+
+# Reads up to `want` pairs in key order from `start` (itself included or not)
+# to `stop` (excluded; None: the end).
+ReadBatch = Callable[[bytes, bool, bytes | None, int], Awaitable[list[tuple[bytes, bytes]]]]
+
+
+async def scan_in_batches(
+    prefix: bytes,
+    start_after: bytes | None,
+    limit: int | None,
+    read_batch: ReadBatch,
+) -> AsyncIterator[tuple[bytes, bytes]]:
+    """`MetaStore.scan` in bounded batches of SCAN_BATCH_ENTRIES, each read
+    by `read_batch`: the paging every implementation shares."""
+    assert limit is None or limit >= 0
+    stop = prefix_upper_bound(prefix)
+    if start_after is not None and start_after >= prefix:
+        start, include_start = start_after, False
+    else:
+        start, include_start = prefix, True
+    remaining = limit
+    while remaining is None or remaining > 0:
+        want = SCAN_BATCH_ENTRIES if remaining is None else min(remaining, SCAN_BATCH_ENTRIES)
+        batch = await read_batch(start, include_start, stop, want)
+        for key, value in batch:
+            assert key.startswith(prefix)
+            yield key, value
+        if len(batch) < want:
+            return
+        if remaining is not None:
+            remaining -= len(batch)
+        start, include_start = batch[-1][0], False
 
 
 def prefix_upper_bound(prefix: bytes) -> bytes | None:
@@ -99,31 +132,19 @@ class LevelDBMetaStore:
 
         await self._offload.run_sync(apply)
 
-    async def scan(
+    def scan(
         self,
         prefix: bytes,
         start_after: bytes | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[tuple[bytes, bytes]]:
-        assert limit is None or limit >= 0
-        stop = prefix_upper_bound(prefix)
-        if start_after is not None and start_after >= prefix:
-            start, include_start = start_after, False
-        else:
-            start, include_start = prefix, True
-        remaining = limit
-        while remaining is None or remaining > 0:
-            assert not self._closed
-            want = SCAN_BATCH_ENTRIES if remaining is None else min(remaining, SCAN_BATCH_ENTRIES)
-            batch = await self._offload.run_sync(self._read_batch, start, include_start, stop, want)
-            for key, value in batch:
-                assert key.startswith(prefix)
-                yield key, value
-            if len(batch) < want:
-                return
-            if remaining is not None:
-                remaining -= len(batch)
-            start, include_start = batch[-1][0], False
+        return scan_in_batches(prefix, start_after, limit, self._next_batch)
+
+    async def _next_batch(
+        self, start: bytes, include_start: bool, stop: bytes | None, want: int
+    ) -> list[tuple[bytes, bytes]]:
+        assert not self._closed
+        return await self._offload.run_sync(self._read_batch, start, include_start, stop, want)
 
     def _read_batch(
         self, start: bytes, include_start: bool, stop: bytes | None, want: int
