@@ -3,13 +3,14 @@
 #   make test  - install with test extras and run lint, types and the whole suite
 #   make compat - only the real-client scenarios (tests/compat; part of make test too)
 #   make sim   - the crash simulation, seeds 0..999 (make test runs a time-boxed part of it)
+#   make mutate - mutation testing of hamster/storage, s3 and auth (slow; docs/testing.md)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 DATA   ?= ./data
 LISTEN ?= 127.0.0.1:9000
 
-.PHONY: run test compat sim install install-test lint typecheck clean
+.PHONY: run test compat sim mutate install install-test lint typecheck clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +41,13 @@ test: lint typecheck
 
 sim: install-test
 	$(BIN)/hamster-sim --seeds 1000
+
+# MUTATE_ARGS: e.g. "s3" for one package, or drop --fresh to reuse build/mutate's cache.
+MUTATE_ARGS ?= --fresh
+
+mutate: install-test
+	$(BIN)/python -m pip install -q -e '.[test,mutate]'
+	$(BIN)/python bench/mutate.py $(MUTATE_ARGS)
 
 compat: install-test
 	$(BIN)/python -m pytest -q tests/compat
