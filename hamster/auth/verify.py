@@ -111,6 +111,7 @@ def authenticate(
     now_ns: int,
     region: str,
     virtual_host_bucket: str | None = None,
+    service: str = SERVICE,
 ) -> AuthResult:
     """Verify the SigV4 or SigV2 signature of one request.
 
@@ -127,6 +128,10 @@ def authenticate(
       virtual_host_bucket: the bucket when it came from the Host header
         (virtual-hosted addressing), None for path-style. SigV2 signs it as
         ``/bucket`` before the path; SigV4 does not need it.
+      service: the SigV4 service name a scope must name and the key is
+        derived for. The server always verifies ``s3``; AWS's published test
+        suite signs for ``service`` and is verified through here with it.
+        Canonicalisation is S3's whatever the name (paths never normalised).
 
     Returns:
       The verified `AuthResult`.
@@ -147,7 +152,9 @@ def authenticate(
             extra={"ArgumentName": "Authorization", "ArgumentValue": authorization[0]},
         )
     if presigned:
-        return _authenticate_query(method, raw_path, params, headers, lookup_secret, now_ns, region)
+        return _authenticate_query(
+            method, raw_path, params, headers, lookup_secret, now_ns, region, service
+        )
     if sigv2_query:
         access_key = sigv2.verify_query(
             method=method,
@@ -176,7 +183,7 @@ def authenticate(
         )
         return AuthResult(access_key=access_key, payload=sigv4.UNSIGNED_PAYLOAD)
     return _authenticate_header(
-        method, raw_path, params, headers, authorization[0], lookup_secret, now_ns, region
+        method, raw_path, params, headers, authorization[0], lookup_secret, now_ns, region, service
     )
 
 
@@ -193,6 +200,7 @@ def _authenticate_header(
     lookup_secret: Callable[[str], str | None],
     now_ns: int,
     region: str,
+    service: str,
 ) -> AuthResult:
     scheme, _, rest = authorization.strip().partition(" ")
     if scheme != sigv4.ALGORITHM:
@@ -212,6 +220,7 @@ def _authenticate_header(
         credential,
         amz_date,
         region,
+        service,
         code="AuthorizationHeaderMalformed",
         prefix="The authorization header is malformed",
     )
@@ -256,7 +265,7 @@ def _authenticate_header(
         signed_headers=signed_headers,
         payload=payload_text,
     )
-    key = sigv4.signing_key(secret, scope.split("/", 1)[0], region, SERVICE)
+    key = sigv4.signing_key(secret, scope.split("/", 1)[0], region, service)
     signature = _check_signature(access_key, key, amz_date, scope, creq, provided)
     return AuthResult(
         access_key=access_key,
@@ -322,6 +331,7 @@ def _authenticate_query(
     lookup_secret: Callable[[str], str | None],
     now_ns: int,
     region: str,
+    service: str,
 ) -> AuthResult:
     code = "AuthorizationQueryParametersError"
     values: dict[str, str] = {}
@@ -355,6 +365,7 @@ def _authenticate_query(
         values["X-Amz-Credential"],
         amz_date,
         region,
+        service,
         code=code,
         prefix="Error parsing the X-Amz-Credential parameter",
     )
@@ -400,7 +411,7 @@ def _authenticate_query(
         signed_headers=signed_headers,
         payload=payload_text,
     )
-    key = sigv4.signing_key(secret, scope.split("/", 1)[0], region, SERVICE)
+    key = sigv4.signing_key(secret, scope.split("/", 1)[0], region, service)
     signature = _check_signature(access_key, key, amz_date, scope, creq, values["X-Amz-Signature"])
     return AuthResult(
         access_key=access_key,
@@ -419,9 +430,9 @@ def _authenticate_query(
 
 
 def _check_scope(
-    credential: str, amz_date: str, region: str, *, code: str, prefix: str
+    credential: str, amz_date: str, region: str, service: str, *, code: str, prefix: str
 ) -> tuple[str, str]:
-    """Validate ``AKID/YYYYMMDD/region/s3/aws4_request``; (access key, scope)."""
+    """Validate ``AKID/YYYYMMDD/region/service/aws4_request``; (access key, scope)."""
     parts = credential.split("/")
     if len(parts) != 5 or not parts[0]:
         raise S3Error(
@@ -429,7 +440,7 @@ def _check_scope(
             f"{prefix}; the Credential is mal-formed; expecting "
             '"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".',
         )
-    access_key, date, scope_region, service, terminal = parts
+    access_key, date, scope_region, scope_service, terminal = parts
     if date != amz_date[:8]:
         raise S3Error(
             code,
@@ -442,9 +453,10 @@ def _check_scope(
             f"{prefix}; the region '{scope_region}' is wrong; expecting '{region}'",
             extra={"Region": region},
         )
-    if service != SERVICE:
+    if scope_service != service:
         raise S3Error(
-            code, f'{prefix}; incorrect service "{service}". This endpoint belongs to "{SERVICE}".'
+            code,
+            f'{prefix}; incorrect service "{scope_service}". This endpoint belongs to "{service}".',
         )
     if terminal != sigv4.TERMINATOR:
         raise S3Error(
