@@ -41,6 +41,9 @@ from tests.e2e.rawhttp import aws_chunked_request
 
 ACCESS_KEY = "AKIAHARNESS000000001"
 SECRET_KEY = "harness/secret+KEY/0123456789abcdefghij"
+# A second user of the same node: what it may not touch of the first's.
+OTHER_ACCESS_KEY = "AKIAHARNESS000000002"
+OTHER_SECRET_KEY = "harness/other+KEY/0123456789abcdefghij"
 REGION = "us-east-1"
 HOST = "localhost"
 # The wall-clock time at trio time 0 (a MockClock starts there).
@@ -94,6 +97,7 @@ def signed_request_bytes(
     headers: Sequence[tuple[str, str]] = (),
     body: bytes = b"",
     secret: str = SECRET_KEY,
+    access_key: str = ACCESS_KEY,
 ) -> bytes:
     """The bytes of one request signed by botocore's S3SigV4Auth at the
     runtime's time (x-amz-content-sha256 the body's SHA-256). `path` and
@@ -102,7 +106,7 @@ def signed_request_bytes(
     request = AWSRequest(method=method, url=f"http://{HOST}{target}", headers=dict(headers))
     request.data = body
     with _signing_time(runtime):
-        S3SigV4Auth(Credentials(ACCESS_KEY, secret), "s3", REGION).add_auth(request)
+        S3SigV4Auth(Credentials(access_key, secret), "s3", REGION).add_auth(request)
     head = [("Host", HOST), *request.headers.items()]
     if body or method in ("PUT", "POST"):
         head.append(("Content-Length", str(len(body))))
@@ -227,7 +231,12 @@ async def running_node(
         fs=fs,
         meta=meta,
         runtime=runtime,
-        users=UserDirectory([User(ACCESS_KEY, SECRET_KEY, "harness")]),
+        users=UserDirectory(
+            [
+                User(ACCESS_KEY, SECRET_KEY, "harness"),
+                User(OTHER_ACCESS_KEY, OTHER_SECRET_KEY, "other"),
+            ]
+        ),
         data_dir=str(data_dir),
         limits=limits,
         region=REGION,

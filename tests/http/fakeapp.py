@@ -24,6 +24,9 @@ class FakeApp:
     /ignore        answer 200 without reading the body
     /refuse        answer 403 without reading the body
     /head          Content-Length 5 set by the app, body b"hello"
+    /head-error    404 with an XML body whatever the method: for HEAD the loop
+                   must send the head alone (what `error_response` gives HEAD,
+                   as S3App does, is no body at all)
     /stream?n=K    stream K chunks of b"chunk"; /stream-forever never ends
     /boom          raise (a bug); /boom-stream: the iterator raises at once;
                    /boom-late: the iterator raises after one chunk
@@ -54,6 +57,10 @@ class FakeApp:
             return Response(403, [], b"refused")
         if path == b"/head":
             return Response(200, [("Content-Length", "5")], b"hello")
+        if path == b"/head-error":
+            return Response(
+                404, [("x-error", "NoSuchKey")], b"<Error><Code>NoSuchKey</Code></Error>"
+            )
         if path in (b"/stream", b"/stream-forever", b"/boom-stream", b"/boom-late"):
             name = path.decode()
             return Response(
@@ -70,6 +77,9 @@ class FakeApp:
         return Response(200, [], b"ok " + request.method.encode() + b" " + request.target)
 
     def error_response(self, error: S3Error, request: HttpRequest | None) -> Response:
+        """Like S3App's: an XML body, none for HEAD (the status tells)."""
+        if request is not None and request.method == "HEAD":
+            return Response(error.status, [("x-error", error.code)])
         body = f"<Error><Code>{error.code}</Code></Error>".encode()
         return Response(error.status, [("x-error", error.code)], body)
 

@@ -161,6 +161,22 @@ async def test_head_sends_no_body_and_keeps_the_apps_content_length(
     assert app.closed == ["on_close /stream"]  # the iterator was never started
 
 
+async def test_head_errors_send_no_body(autojump_clock: MockClock) -> None:
+    """An app error (its error_response) and an app answering a HEAD with a
+    body: the head alone goes out, the connection stays in step."""
+    app = FakeApp()
+    async with serving(app, LIMITS) as s:
+        await s.client.send(get("/boom", method="HEAD") + get("/head-error", method="HEAD"))
+        boom = await s.client.read_response("HEAD")
+        assert (boom.status, boom.header("x-error"), boom.body) == (500, "InternalError", b"")
+        missing = await s.client.read_response("HEAD")
+        assert (missing.status, missing.header("x-error"), missing.body) == (404, "NoSuchKey", b"")
+        # Had any body byte been sent, this response would not parse.
+        await s.client.send(get("/head-error", "Connection: close", method="HEAD"))
+        assert (await s.client.read_response("HEAD")).status == 404
+        assert await s.client.read_to_eof() == b""
+
+
 async def test_connection_close_is_honoured(autojump_clock: MockClock) -> None:
     async with serving(FakeApp(), LIMITS) as s:
         await s.client.send(get("/", "Connection: close"))
