@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -8,6 +9,7 @@ import boto3
 import pytest
 import trustme
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from tests.daemon import Daemon
 
@@ -62,6 +64,40 @@ def error_code(excinfo: pytest.ExceptionInfo[Any]) -> tuple[int, str]:
     """(HTTP status, S3 error code) of a botocore ClientError."""
     response = excinfo.value.response
     return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"]
+
+
+def object_keys(s3: Any, bucket: str) -> list[str]:
+    """Every key ListObjectsV2 shows in `bucket`, in order."""
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+    return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
+
+def stored_files(daemon: Daemon) -> set[str]:
+    """The daemon's blob and temporary files (paths under its data directory)."""
+    root = daemon.data_dir
+    return {
+        str(path.relative_to(root))
+        for top in ("blobs", "tmp")
+        for path in (root / top).rglob("*")
+        if path.is_file()
+    }
+
+
+def assert_no_such_key(s3: Any, bucket: str, key: str) -> None:
+    with pytest.raises(ClientError) as info:
+        s3.get_object(Bucket=bucket, Key=key)
+    assert error_code(info) == (404, "NoSuchKey")
+
+
+@contextmanager
+def nothing_stored(daemon: Daemon, s3: Any, bucket: str, key: str) -> Iterator[None]:
+    """The block stores nothing: afterwards GET `key` is 404 NoSuchKey, the
+    bucket lists the same keys, and no blob or temporary file is left."""
+    keys, files = object_keys(s3, bucket), stored_files(daemon)
+    yield
+    assert_no_such_key(s3, bucket, key)
+    assert object_keys(s3, bucket) == keys
+    assert stored_files(daemon) == files
 
 
 # -- HTTPS: one TLS daemon for the session (test_tls.py, test_multipart.py) ----

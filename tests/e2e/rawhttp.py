@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import socket
 import weakref
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 from botocore.auth import S3SigV4Auth
@@ -51,6 +52,19 @@ class RawResponse:
     headers: dict[str, str]
     body: bytes
     interim: list[int]  # statuses of 1xx responses seen first
+
+    @property
+    def error_code(self) -> str:
+        """The Code of the S3 error document in the body (AssertionError if none)."""
+        return s3_error_code(self.body)
+
+
+def s3_error_code(body: bytes) -> str:
+    """The Code of an S3 ``<Error>`` document; AssertionError if `body` is not one."""
+    root = ET.fromstring(body)
+    code = root.findtext("Code")
+    assert root.tag == "Error" and code, body
+    return code
 
 
 # Bytes read past the end of a response (the next pipelined one), per socket.

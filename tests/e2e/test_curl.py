@@ -14,11 +14,20 @@ from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from tests.daemon import Daemon
-from tests.e2e.conftest import ALICE, error_code, make_client
+from tests.e2e.conftest import ALICE, error_code, make_client, nothing_stored
+from tests.e2e.rawhttp import s3_error_code
 
 
 def curl(*args: str) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(["curl", "-sS", *args], capture_output=True, timeout=60)
+
+
+def curl_answer(*args: str) -> tuple[int, bytes]:
+    """(HTTP status, body) of the response curl received."""
+    out = curl("-w", "\n%{http_code}", *args)
+    assert out.returncode == 0, out.stderr
+    body, _, status = out.stdout.rpartition(b"\n")
+    return int(status), body
 
 
 def test_presigned_v4_get_fetched_by_curl(daemon: Daemon, s3: Any, bucket: str) -> None:
@@ -32,8 +41,9 @@ def test_presigned_v4_get_fetched_by_curl(daemon: Daemon, s3: Any, bucket: str) 
     assert out.returncode == 0, out.stderr
     assert out.stdout == b"presigned bytes"
     tampered = url.replace("X-Amz-Expires=300", "X-Amz-Expires=301")
-    out = curl("-w", "%{http_code}", "-o", "/dev/null", tampered)
-    assert out.stdout == b"403"
+    assert tampered != url
+    status, body = curl_answer(tampered)
+    assert (status, s3_error_code(body)) == (403, "SignatureDoesNotMatch")
 
 
 def test_presigned_v4_put_executed_by_curl(
@@ -81,27 +91,14 @@ def test_curl_aws_sigv4_without_content_sha256(
     head = curl("-f", "-I", *CURL_SIGV4, url)
     assert head.returncode == 0, head.stderr + head.stdout
     assert f"content-length: {len(body)}".encode() in head.stdout.lower()
-    wrong = curl(
-        "-w",
-        "%{http_code}",
-        "-o",
-        "/dev/null",
-        "--aws-sigv4",
-        "aws:amz:us-east-1:s3",
-        "--user",
-        f"{ALICE[0]}:not-the-secret",
-        url,
-    )
-    assert wrong.stdout == b"403"
+    wrong = curl_answer("--aws-sigv4", "aws:amz:us-east-1:s3", "--user", f"{ALICE[0]}:x", url)
+    assert (wrong[0], s3_error_code(wrong[1])) == (403, "SignatureDoesNotMatch")
     payload = tmp_path / "payload.bin"
     payload.write_bytes(body)
-    put = curl("-w", "%{http_code}", *CURL_SIGV4, "-T", str(payload), f"{url}-put")
-    assert put.stdout.endswith(b"400"), put.stdout
-    assert b"<Code>InvalidRequest</Code>" in put.stdout
-    assert b"x-amz-content-sha256" in put.stdout
-    with pytest.raises(ClientError) as info:
-        s3.head_object(Bucket=bucket, Key="k-put")
-    assert error_code(info) == (404, "404")
+    with nothing_stored(daemon, s3, bucket, "k-put"):
+        status, answer = curl_answer(*CURL_SIGV4, "-T", str(payload), f"{url}-put")
+    assert (status, s3_error_code(answer)) == (400, "InvalidRequest")
+    assert b"x-amz-content-sha256" in answer
     delete = curl("-f", "-X", "DELETE", *CURL_SIGV4, url)
     assert delete.returncode == 0, delete.stderr + delete.stdout
     with pytest.raises(ClientError) as info:
