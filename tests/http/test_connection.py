@@ -357,11 +357,15 @@ async def test_malformed_request_gets_400_and_only_its_connection_closes(
 
 
 async def test_unsupported_transfer_coding_is_not_implemented(autojump_clock: MockClock) -> None:
-    async with serving(FakeApp(), LIMITS) as s:
+    app = FakeApp()
+    async with serving(app, LIMITS) as s:
         await s.client.send(get("/", "Transfer-Encoding: gzip", method="PUT"))
         response = await s.client.read_response()
-        assert response.status == 501
+        assert (response.status, response.header("x-error")) == (501, "NotImplemented")
+        assert response.body == b"<Error><Code>NotImplemented</Code></Error>"
+        assert response.header("connection") == "close"
         await s.done.wait()
+    assert app.requests == []  # refused before the app saw it
 
 
 async def test_header_timeout_answers_request_timeout_and_closes(autojump_clock: MockClock) -> None:

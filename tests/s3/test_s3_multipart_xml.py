@@ -114,15 +114,24 @@ def test_too_large() -> None:
     assert e.value.code == "MalformedXML"
 
 
+def _xml_char(c: str) -> bool:
+    """A character XML 1.0 can carry (its production [2] Char)."""
+    n = ord(c)
+    return n in (0x9, 0xA, 0xD) or 0x20 <= n <= 0xD7FF or 0xE000 <= n <= 0xFFFD or n >= 0x10000
+
+
 @given(st.lists(st.tuples(st.integers(-5, 20000), st.text(max_size=40)), min_size=1, max_size=20))
 def test_round_trip_through_botocore(parts: list[tuple[int, str]]) -> None:
     body = botocore_body([{"PartNumber": n, "ETag": etag} for n, etag in parts])
-    try:
-        parsed = parse_complete_multipart_upload(body)
-    except S3Error as e:  # characters XML 1.0 cannot carry
-        assert e.code == "MalformedXML"
+    if not all(_xml_char(c) for _, etag in parts for c in etag):
+        # botocore writes the character anyway; no XML parser may read it.
+        with pytest.raises(S3Error) as e:
+            parse_complete_multipart_upload(body)
+        assert e.value.code == "MalformedXML"
         return
+    parsed = parse_complete_multipart_upload(body)
     assert [p.part_number for p in parsed] == [n for n, _ in parts]
+    assert all(p.checksums == () for p in parsed)
     for got, (_, etag) in zip(parsed, parts, strict=True):
         stripped = etag.strip().replace("\r\n", "\n").replace("\r", "\n")
         if len(stripped) >= 2 and stripped[0] == stripped[-1] == '"':

@@ -163,9 +163,11 @@ def test_parse_object_value() -> None:
     assert integrity.parse_object_value("CRC32", text, 3) == raw
     assert integrity.parse_object_value("CRC32", text + "-3", 3) == raw
     # "\xb2" (superscript two, a latin-1 header byte) is isdigit() but not int().
-    for bad in (text + "-2", text + "-x", "nope", text + "--3", text + "-\xb2"):
-        with pytest.raises(S3Error):
+    for bad in (text + "-2", text + "-x", "nope", text + "--3", text + "-\xb2", text + "-", "-3"):
+        with pytest.raises(S3Error) as e:
             integrity.parse_object_value("CRC32", bad, 3)
+        assert (e.value.code, e.value.status) == ("InvalidRequest", 400), bad
+        assert e.value.text == "Value for x-amz-checksum-crc32 header is invalid.", bad
 
 
 # --- part numbers and selection -----------------------------------------------
