@@ -49,8 +49,19 @@ def _example_body(name: str) -> bytes:
 CASES = ["streaming_payload", "streaming_payload_trailer"]
 
 
-def test_example_body_is_the_documented_size() -> None:
-    assert len(_example_body("streaming_payload")) == 66824
+def test_documented_example_decodes_to_its_decoded_length() -> None:
+    """AWS's example: Content-Length 66824 on the wire, x-amz-decoded-content-length
+    66560 decoded, in chunks of 65536 and 1024 bytes."""
+    body = _example_body("streaming_payload")
+    assert len(body) == 66824  # the fixture is the documented body
+    decoder = AwsChunkedDecoder(_auth("streaming_payload", decoded_length=66560))
+    first_end = body.index(b"\r\n400;") + 2
+    released = [decoder.feed(body[:first_end]), decoder.feed(body[first_end:])]
+    assert [len(piece) for piece in released] == [65536, 1024]
+    assert b"".join(released) == DATA
+    assert decoder.decoded_bytes == 66560
+    decoder.finish()
+    assert decoder.done
 
 
 def _decode_bytewise(decoder: AwsChunkedDecoder, body: bytes) -> list[tuple[int, int]]:
@@ -132,8 +143,10 @@ def test_tampered_data_is_never_released(name: str) -> None:
         _decode_bytewise(decoder, body)
     assert info.value.code == "SignatureDoesNotMatch"
     assert decoder.decoded_bytes == 0
-    with pytest.raises(S3Error):
-        decoder.feed(b"")  # a failed decoder stays failed
+    for later in (lambda: decoder.feed(b""), decoder.finish):  # a failed decoder stays failed
+        with pytest.raises(S3Error) as again:
+            later()
+        assert again.value is info.value
 
 
 def test_tampered_second_chunk_releases_only_the_first() -> None:

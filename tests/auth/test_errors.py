@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from hamster.auth import authenticate, sigv4
+from hamster.auth import AuthResult, authenticate, sigv4
 from hamster.s3.errors import S3Error
 from tests.auth import botosign as b
 
@@ -158,9 +158,39 @@ def test_skew_beyond_fifteen_minutes(skew_s: int) -> None:
     assert error.extra["ServerTime"].replace("-", "").replace(":", "") == server_time
 
 
+def _flip_bit(text: str) -> str:
+    """`text` with the lowest bit of its last character flipped."""
+    return text[:-1] + chr(ord(text[-1]) ^ 1)
+
+
+def _assert_verified_exactly(signed: b.Signed, *, now_ns: int, presigned: bool) -> None:
+    """`signed` verifies as alice's, with its own signature; the same request
+    with one bit changed in its signature or its path is SignatureDoesNotMatch."""
+    result = b.verify(signed, now_ns=now_ns)
+    if presigned:
+        signature = b.query_param(signed, "X-Amz-Signature")
+        forged = b.with_query_param(signed, "X-Amz-Signature", _flip_bit(signature))
+    else:
+        authorization = b.header(signed, "authorization")
+        signature = authorization.rpartition("Signature=")[2]
+        forged = _with_authorization(signed, _flip_bit(authorization))
+    assert result == AuthResult(
+        access_key=b.ACCESS_KEY,
+        payload=sigv4.UNSIGNED_PAYLOAD if presigned else sigv4.EMPTY_SHA256,
+        presigned=presigned,
+        amz_date="20240501T120000Z",
+        scope=f"20240501/{b.REGION}/s3/aws4_request",
+        seed_signature=signature,
+        signing_key=sigv4.signing_key(b.SECRET_KEY, "20240501", b.REGION, "s3"),
+    )
+    for wrong in (forged, replace(signed, raw_path=_flip_bit(signed.raw_path))):
+        error = _refused(wrong, now_ns=now_ns)
+        assert (error.code, error.status) == ("SignatureDoesNotMatch", 403)
+
+
 @pytest.mark.parametrize("skew_s", [-900, 900])
 def test_skew_of_fifteen_minutes_is_accepted(skew_s: int) -> None:
-    b.verify(_get(), now_ns=b.SIGNED_AT_NS + skew_s * NS)
+    _assert_verified_exactly(_get(), now_ns=b.SIGNED_AT_NS + skew_s * NS, presigned=False)
 
 
 def test_skew_reports_date_header_as_sent() -> None:
@@ -285,7 +315,9 @@ def test_presigned_expired() -> None:
 
 
 def test_presigned_valid_until_expiry() -> None:
-    b.verify(_presigned(expires_s=60), now_ns=b.SIGNED_AT_NS + 60 * NS)
+    _assert_verified_exactly(
+        _presigned(expires_s=60), now_ns=b.SIGNED_AT_NS + 60 * NS, presigned=True
+    )
 
 
 def test_presigned_from_the_future() -> None:

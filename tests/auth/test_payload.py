@@ -12,7 +12,7 @@ from hamster.auth import verified_body as _verified_body
 from hamster.http.messages import RequestBody
 from hamster.runtime import HASH_INLINE_MAX_BYTES, Runtime
 from hamster.s3.errors import S3Error
-from tests.offload import RecordingOffload
+from tests.offload import RecordingOffload, no_threads
 
 
 def verified_body(body: RequestBody, auth: AuthResult) -> RequestBody:
@@ -81,36 +81,72 @@ async def test_mismatching_digest(max_bytes: int, piece_bytes: int | None) -> No
         "ClientComputedContentSHA256": claimed,
         "S3ComputedContentSHA256": hashlib.sha256(DATA).hexdigest(),
     }
-    with pytest.raises(S3Error):
+    with pytest.raises(S3Error) as again:
         await body.read(max_bytes)  # and never later either
+    assert again.value is info.value
 
 
 async def test_empty_body() -> None:
     body = verified_body(FakeBody(b""), _auth(sigv4.EMPTY_SHA256))
     assert await body.read(100) == b""
     bad = verified_body(FakeBody(b""), _auth("00" * 32))
-    with pytest.raises(S3Error):
+    with pytest.raises(S3Error) as info:
         await bad.read(100)
+    assert (info.value.code, info.value.status) == ("XAmzContentSHA256Mismatch", 400)
+    assert info.value.extra == {
+        "ClientComputedContentSHA256": "00" * 32,
+        "S3ComputedContentSHA256": sigv4.EMPTY_SHA256,
+    }
 
 
 async def test_truncated_body_mismatches() -> None:
     body = verified_body(FakeBody(DATA[:-1]), _auth(hashlib.sha256(DATA).hexdigest()))
-    with pytest.raises(S3Error, match="XAmzContentSHA256Mismatch"):
+    with pytest.raises(S3Error) as info:
         await _read_all(body, 4096)
+    assert info.value.code == "XAmzContentSHA256Mismatch"
+    assert info.value.extra is not None
+    assert info.value.extra["S3ComputedContentSHA256"] == hashlib.sha256(DATA[:-1]).hexdigest()
 
 
-async def test_large_chunks_hash_off_the_event_loop() -> None:
-    """Pieces over the runtime's cut-off are hashed through its offload, on
-    another thread; the others inline."""
-    big = HASH_INLINE_MAX_BYTES + 1
-    data = hashlib.shake_256(b"payload").digest(3 * big + HASH_INLINE_MAX_BYTES)
+class SizedBody(FakeBody):
+    """A FakeBody whose reads return pieces of the given sizes, in turn."""
+
+    def __init__(self, data: bytes, sizes: list[int]) -> None:
+        super().__init__(data)
+        self._sizes = list(sizes)
+
+    async def read(self, max_bytes: int) -> bytes:
+        self._piece_bytes = self._sizes.pop(0) if self._sizes else None
+        return await super().read(max_bytes)
+
+
+@pytest.mark.parametrize("cut_bytes", [HASH_INLINE_MAX_BYTES, 1000])
+async def test_large_chunks_hash_off_the_event_loop(cut_bytes: int) -> None:
+    """Pieces over the runtime's hash_inline_max_bytes are hashed through its
+    offload, on another thread; pieces up to it inline, on the trio thread."""
+    sizes = [cut_bytes + 1, cut_bytes, 1, cut_bytes + 1, cut_bytes - 1, 2 * cut_bytes]
+    data = hashlib.shake_256(b"payload").digest(sum(sizes))
     offload = RecordingOffload()
-    body = _verified_body(
-        FakeBody(data), _auth(hashlib.sha256(data).hexdigest()), Runtime(offload=offload)
-    )
-    assert await _read_all(body, big) == data
-    assert [len(call.args[0]) for call in offload.calls] == [big] * 3
+    runtime = Runtime(offload=offload, hash_inline_max_bytes=cut_bytes)
+    body = _verified_body(SizedBody(data, sizes), _auth(hashlib.sha256(data).hexdigest()), runtime)
+    pieces = []
+    while chunk := await body.read(4 * cut_bytes):
+        pieces.append(chunk)
+    assert [len(piece) for piece in pieces] == sizes
+    offloaded = [piece for piece in pieces if len(piece) > cut_bytes]
+    assert [call.args for call in offload.calls] == [(piece,) for piece in offloaded]
     assert all(call.thread != threading.get_ident() for call in offload.calls)
+
+
+async def test_small_chunks_hash_inline(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = hashlib.shake_256(b"small").digest(5000)
+    body = _verified_body(
+        FakeBody(data, 1000),
+        _auth(hashlib.sha256(data).hexdigest()),
+        Runtime(hash_inline_max_bytes=1000),
+    )
+    with no_threads(monkeypatch):
+        assert await _read_all(body, 1 << 20) == data
 
 
 async def test_unsigned_payload_passes_through() -> None:
