@@ -43,4 +43,5 @@ def test_s3cmd_put_get_info_del(
     gone = s3cmd.run("info", f"{url}/big.bin", ok=False)
     assert gone.returncode != 0 and "404" in gone.stderr, s3cmd.fails(gone)
     s3cmd.run("rb", url)
-    assert s3cmd.run("info", url, ok=False).returncode != 0
+    gone = s3cmd.run("info", url, ok=False)
+    assert gone.returncode != 0 and "NoSuchBucket" in gone.stderr, s3cmd.fails(gone)

@@ -171,8 +171,10 @@ def test_declared_trailer_missing_or_wrong(trailers: list[tuple[str, str]]) -> N
 
 def test_undeclared_checksum_trailer_is_refused() -> None:
     for wanted in (None, ChecksumRequest("CRC32", expected=bytes.fromhex("cbf43926"))):
-        with pytest.raises(S3Error):
+        with pytest.raises(S3Error) as e:
             checksums.expected_from_trailers(wanted, [CRC32])
+        assert (e.value.code, e.value.status) == ("MalformedTrailerError", 400)
+        assert e.value.text == checksums.MALFORMED_TRAILER_MESSAGE
         assert checksums.expected_from_trailers(wanted, [("x-other", "v")]) is None
         assert checksums.expected_from_trailers(wanted, []) is None
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from botocore.handlers import _quote_source_header, _quote_source_header_from_dict
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from hamster.s3.copy import (
@@ -201,6 +201,9 @@ def test_check_range() -> None:
 
 
 @given(size=st.integers(0, 10**12), first=st.integers(0, 10**12), extra=st.integers(0, 10**12))
+@example(size=COPY_SOURCE_MAX_BYTES + 2, first=1, extra=COPY_SOURCE_MAX_BYTES - 1)  # 5 GiB: fine
+@example(size=COPY_SOURCE_MAX_BYTES + 2, first=0, extra=COPY_SOURCE_MAX_BYTES)  # one byte more
+@example(size=10, first=0, extra=10)  # one byte past the end
 def test_range_property(size: int, first: int, extra: int) -> None:
     """A parsed range is copied exactly when it lies inside the source, and the
     bytes copied are [first, last]."""
@@ -210,9 +213,12 @@ def test_range_property(size: int, first: int, extra: int) -> None:
     if last < size and extra + 1 <= COPY_SOURCE_MAX_BYTES:
         start, length = check_copy_range(span, size)
         assert (start, start + length - 1) == (first, last)
-    else:
-        with pytest.raises(S3Error):
-            check_copy_range(span, size)
+        return
+    with pytest.raises(S3Error) as e:
+        check_copy_range(span, size)
+    # Past the end of the source is checked first, then the 5 GiB bound.
+    expected = ("InvalidArgument", 400) if last >= size else ("InvalidRequest", 400)
+    assert (e.value.code, e.value.status) == expected
 
 
 def test_source_size_limit() -> None:

@@ -191,9 +191,13 @@ def test_clamp_and_parse_max_keys() -> None:
     for bad in ("", "x", "1.5", "\xb2", "9" * 30):
         with pytest.raises(S3Error) as e:
             parse_max_keys(bad)
-        assert e.value.extra is not None and e.value.extra["ArgumentName"] == "max-keys"
-    with pytest.raises(S3Error):
+        assert (e.value.code, e.value.status) == ("InvalidArgument", 400)
+        assert e.value.extra == {"ArgumentName": "max-keys", "ArgumentValue": bad}
+        assert e.value.text == "Provided max-keys not an integer or within integer range"
+    with pytest.raises(S3Error) as e:
         parse_max_keys(str(2**31))
+    assert (e.value.code, e.value.status) == ("InvalidArgument", 400)
+    assert e.value.extra == {"ArgumentName": "maxKeys", "ArgumentValue": str(2**31)}
 
 
 def test_encoding_type() -> None:

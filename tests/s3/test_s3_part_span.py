@@ -45,5 +45,6 @@ def test_spans_tile_the_object_in_order(sizes: list[int]) -> None:
         assert part_span(sizes, number) == (offset, size)
         offset += size
     assert offset == sum(sizes)
-    with pytest.raises(S3Error):
+    with pytest.raises(S3Error) as info:
         part_span(sizes, len(sizes) + 1)
+    assert (info.value.code, info.value.status) == ("InvalidPartNumber", 416)

@@ -259,7 +259,8 @@ def test_arbitrary_escaped_bytes_decode_or_refuse(data: bytes) -> None:
     try:
         expected = "k" + data.decode("utf-8")
     except UnicodeDecodeError:
-        with pytest.raises(S3Error):
+        with pytest.raises(S3Error) as info:
             parse(target)
+        assert (info.value.code, info.value.status) == ("InvalidURI", 400)
     else:
         assert parse(target).key == expected

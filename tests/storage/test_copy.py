@@ -300,11 +300,15 @@ async def test_part_copy_is_stored_like_an_uploaded_part(store: Store) -> None:
     expected = integrity.ChecksumValue("CRC32C", integrity.compute("CRC32C", piece))
     assert part.checksum == expected == answer
     assert await store.uploads.list_parts(upload.upload_id) == [part]
-    # A refusal of `select` copies nothing.
-    with pytest.raises(S3Error):
-        await store.upload_part_copy(
-            req, select=lambda info: (_ for _ in ()).throw(S3Error("PreconditionFailed"))
-        )
+    # A refusal of `select` is the answer, and copies nothing.
+    other = PartCopyRequest("bk", "mp", upload.upload_id, 4, "bk", "src")
+    for refused in (req, other):
+        with pytest.raises(S3Error) as e:
+            await store.upload_part_copy(
+                refused, select=lambda info: (_ for _ in ()).throw(S3Error("PreconditionFailed"))
+            )
+        assert (e.value.code, e.value.status) == ("PreconditionFailed", 412)
+    assert await store.uploads.list_parts(upload.upload_id) == [part]
     with pytest.raises(S3Error) as e:
         await store.upload_part_copy(
             PartCopyRequest("bk", "mp", "0" * 32, 1, "bk", "src"), select=select

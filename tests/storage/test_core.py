@@ -100,11 +100,13 @@ async def test_commit_writes_one_synced_batch_then_discards(core: Core) -> None:
 
 async def test_refused_check_writes_nothing_and_removes_the_new_blobs(core: Core) -> None:
     old, new = await new_blob(core, "old"), await new_blob(core, "new")
-    with pytest.raises(S3Error):
+    refusal = S3Error("PreconditionFailed")
+    with pytest.raises(S3Error) as e:
         async with core.transaction(new_blobs=[new]) as batch:
             batch.put(b"a", b"1")
             batch.discard_after([old])
-            raise S3Error("PreconditionFailed")
+            raise refusal
+    assert e.value is refusal  # the refusal is the answer, unchanged
     assert watched(core).writes == []
     assert not await exists(core, new)
     assert await exists(core, old)  # still referenced: the commit did not happen

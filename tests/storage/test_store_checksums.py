@@ -85,11 +85,14 @@ async def test_mismatch_stores_nothing(bk: Store, algorithm: str) -> None:
     assert e.value.code == "BadDigest"
     assert e.value.text == f"The {algorithm} you specified did not match the calculated checksum."
     # Nor does it replace an existing key.
-    with pytest.raises(S3Error):
+    with pytest.raises(S3Error) as e:
         await bk.put_object(
             req("old", checksum_algorithm=algorithm, checksum_expected=wrong), BytesBody(DATA)
         )
+    assert (e.value.code, e.value.status) == ("BadDigest", 400)
     assert [o.key async for o in bk.iter_objects("bk")] == ["old"]
+    async with await bk.open_object("bk", "old") as reader:
+        assert b"".join([c async for c in reader.stream(0, reader.info.size)]) == b"previous"
     assert files_under(bk, "blobs") == before
     assert files_under(bk, "tmp") == []
 
