@@ -814,6 +814,28 @@ def _received(request: AWSRequest) -> Request:
     return Request(request.method, parts.path, parts.query, tuple(headers))
 
 
+def forged(req: Request) -> Request:
+    """`req` with one bit flipped in its signature."""
+    if _is_presigned(req):
+        signature = query_value(req, "Signature")
+        return with_query(
+            req, "Signature", signature[:2] + chr(ord(signature[2]) ^ 1) + signature[3:]
+        )
+    authorization = next(v for n, v in req.headers if n == "authorization")
+    flipped = authorization[:-2] + chr(ord(authorization[-2]) ^ 1) + authorization[-1]
+    return with_header(req, "authorization", flipped)
+
+
+def assert_verifies_exactly(req: Request, *, now_ns: int = SIGNED_AT_NS) -> None:
+    """`req` verifies as alice's (SigV2 never signs the payload), and with one
+    bit of its signature flipped is SignatureDoesNotMatch."""
+    result = verify(req, now_ns=now_ns)
+    assert result == AuthResult(
+        access_key=ACCESS_KEY, payload=sigv4.UNSIGNED_PAYLOAD, presigned=_is_presigned(req)
+    )
+    mismatch(forged(req), now_ns=now_ns)
+
+
 def test_boto3_signature_version_s3_operations_verify() -> None:
     with captured_requests() as (client, seen):
         for call in (
@@ -841,7 +863,7 @@ def test_boto3_signature_version_s3_operations_verify() -> None:
             call()
     assert len(seen) == 9
     for request in seen:
-        verify(_received(request))
+        assert_verifies_exactly(_received(request))
 
 
 def test_boto3_default_presigner_is_sigv2_and_verifies() -> None:
@@ -877,7 +899,8 @@ def test_boto3_default_presigner_is_sigv2_and_verifies() -> None:
         assert "Signature=" in url and "AWSAccessKeyId=" in url, url
         parts = urlsplit(url)
         req = Request(method, parts.path, parts.query, (("host", HOST),))
-        assert verify(req).presigned
+        assert _is_presigned(req)
+        assert_verifies_exactly(req)
 
 
 # ---------------------------------------------------------------------------
@@ -999,7 +1022,7 @@ def test_presigned_expiry() -> None:
     req = sign_query("GET", "/bucket/k", expires_s=60)
     expires_s = SIGNED_AT_S + 60
     assert query_value(req, "Expires") == str(expires_s)
-    verify(req, now_ns=expires_s * NS + NS - 1)
+    assert_verifies_exactly(req, now_ns=expires_s * NS + NS - 1)
     error = refused(req, now_ns=(expires_s + 1) * NS)
     assert (error.code, error.status, error.text) == ("AccessDenied", 403, "Request has expired")
     assert error.extra == {"Expires": email_iso(expires_s), "ServerTime": email_iso(expires_s + 1)}
@@ -1007,7 +1030,7 @@ def test_presigned_expiry() -> None:
 
 def test_presigned_in_the_far_future_has_no_skew_limit() -> None:
     req = sign_query("GET", "/bucket/k", expires_s=20 * 365 * 86400)
-    verify(req, now_ns=(SIGNED_AT_S - 5 * 365 * 86400) * NS)
+    assert_verifies_exactly(req, now_ns=(SIGNED_AT_S - 5 * 365 * 86400) * NS)
 
 
 @pytest.mark.parametrize("missing", ["AWSAccessKeyId", "Signature", "Expires"])
