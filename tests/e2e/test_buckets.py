@@ -12,7 +12,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from tests.daemon import Daemon
-from tests.e2e.conftest import ALICE, error_code
+from tests.e2e.conftest import ALICE, assert_no_such_key, error_code, object_keys
 
 
 def test_create_head_list_location_delete(s3: Any) -> None:
@@ -57,6 +57,7 @@ def test_recreating_your_bucket_elsewhere_is_already_owned_by_you(s3: Any) -> No
         s3.create_bucket(Bucket="owned-in-eu")
     assert error_code(exc) == (409, "BucketAlreadyOwnedByYou")
     assert exc.value.response["Error"]["BucketName"] == "owned-in-eu"
+    assert s3.get_bucket_location(Bucket="owned-in-eu")["LocationConstraint"] == "eu-west-1"
     s3.create_bucket(Bucket="owned-in-us")
     with pytest.raises(ClientError) as exc:
         s3.create_bucket(Bucket="owned-in-us", CreateBucketConfiguration=eu)
@@ -91,6 +92,8 @@ def test_recreating_your_bucket_outside_us_east_1_is_already_owned_by_you(
     with pytest.raises(ClientError) as exc:
         s3.create_bucket(Bucket="eu-bucket")  # no configuration: the server's region
     assert error_code(exc) == (409, "BucketAlreadyOwnedByYou")
+    assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["eu-bucket"]
+    assert s3.get_bucket_location(Bucket="eu-bucket")["LocationConstraint"] == "eu-west-1"
 
 
 def test_other_users_bucket(s3: Any, s3_bob: Any, bucket: str) -> None:
@@ -100,6 +103,8 @@ def test_other_users_bucket(s3: Any, s3_bob: Any, bucket: str) -> None:
     with pytest.raises(ClientError) as exc:
         s3_bob.put_object(Bucket=bucket, Key="k", Body=b"x")
     assert error_code(exc) == (403, "AccessDenied")
+    assert_no_such_key(s3, bucket, "k")
+    assert object_keys(s3, bucket) == []
     with pytest.raises(ClientError) as exc:
         s3_bob.get_object(Bucket=bucket, Key="k")
     assert error_code(exc) == (403, "AccessDenied")
@@ -115,6 +120,8 @@ def test_bucket_not_empty(s3: Any, bucket: str) -> None:
     with pytest.raises(ClientError) as exc:
         s3.delete_bucket(Bucket=bucket)
     assert error_code(exc) == (409, "BucketNotEmpty")
+    assert bucket in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    assert s3.get_object(Bucket=bucket, Key="obj")["Body"].read() == b"data"
     s3.delete_object(Bucket=bucket, Key="obj")
     s3.delete_bucket(Bucket=bucket)
 
@@ -123,9 +130,11 @@ def test_bucket_not_empty(s3: Any, bucket: str) -> None:
     "name", ["ab", "UpperCase", "has_underscore", "-leading", "trailing-", "a..b", "192.168.1.1"]
 )
 def test_invalid_bucket_names(s3: Any, name: str) -> None:
+    before = s3.list_buckets()["Buckets"]
     with pytest.raises(ClientError) as exc:
         s3.create_bucket(Bucket=name)
     assert error_code(exc) == (400, "InvalidBucketName")
+    assert s3.list_buckets()["Buckets"] == before
 
 
 def test_missing_bucket(s3: Any) -> None:
@@ -135,6 +144,7 @@ def test_missing_bucket(s3: Any) -> None:
     with pytest.raises(ClientError) as exc:
         s3.put_object(Bucket="no-such-bucket-here", Key="k", Body=b"x")
     assert error_code(exc) == (404, "NoSuchBucket")
+    assert "no-such-bucket-here" not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
 
 
 def test_versioning_and_acl_truthful_answers(s3: Any, bucket: str) -> None:

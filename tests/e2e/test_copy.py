@@ -26,7 +26,7 @@ from hamster.runtime import Runtime
 from hamster.s3.copy import COPY_SOURCE_MAX_BYTES
 from hamster.storage import PutRequest, Store, records
 from tests.daemon import Daemon
-from tests.e2e.conftest import ALICE, error_code, make_client
+from tests.e2e.conftest import ALICE, assert_no_such_key, error_code, make_client
 from tests.storage.bodies import BytesBody
 
 MiB = 1 << 20
@@ -146,6 +146,7 @@ def test_copy_ignores_request_metadata_unless_replace(s3: Any, bucket: str) -> N
         s3.copy_object(Bucket=bucket, Key="x", CopySource=f"{bucket}/src", MetadataDirective="MOVE")
     assert error_code(exc) == (400, "InvalidArgument")
     assert exc.value.response["Error"]["Message"] == "Unknown metadata directive."
+    assert_no_such_key(s3, bucket, "x")
 
 
 def test_copy_onto_itself(s3: Any, bucket: str) -> None:
@@ -282,6 +283,7 @@ def test_checksums_carried_or_recomputed(daemon: Daemon, s3: Any, bucket: str) -
             Bucket=bucket, Key="bad", CopySource=f"{bucket}/plain", ChecksumAlgorithm="MD4"
         )
     assert error_code(exc) == (400, "InvalidRequest")
+    assert_no_such_key(s3, bucket, "bad")
 
 
 def test_copy_source_conditions(s3: Any, bucket: str) -> None:
@@ -405,6 +407,7 @@ def test_raw_copy_source_headers(s3: Any, bucket: str) -> None:
             assert error_code(exc) == code, header
     finally:
         s3.meta.events.unregister("before-sign.s3.CopyObject", set_header)
+    assert_no_such_key(s3, bucket, "never")
 
 
 def test_source_versions(s3: Any, bucket: str) -> None:
@@ -493,6 +496,7 @@ def test_empty_source_and_unsupported(s3: Any, bucket: str) -> None:
     with pytest.raises(ClientError) as exc:
         s3.copy_object(Bucket=bucket, Key="t", CopySource=f"{bucket}/empty", StorageClass="GLACIER")
     assert error_code(exc) == (501, "NotImplemented")
+    assert_no_such_key(s3, bucket, "t")  # none of the three refusals stored it
 
 
 def test_sources_over_5_gib_are_refused(tmp_path: Path) -> None:
@@ -527,6 +531,7 @@ def test_sources_over_5_gib_are_refused(tmp_path: Path) -> None:
             s3.copy_object(Bucket="huge", Key="copy", CopySource="huge/big")
         assert error_code(exc) == (400, "InvalidRequest")
         assert exc.value.response["Error"]["Message"] == message
+        assert_no_such_key(s3, "huge", "copy")
         uid = s3.create_multipart_upload(Bucket="huge", Key="mp")["UploadId"]
         for span in (None, f"bytes=0-{COPY_SOURCE_MAX_BYTES}"):
             extra = {"CopySourceRange": span} if span else {}
@@ -541,6 +546,7 @@ def test_sources_over_5_gib_are_refused(tmp_path: Path) -> None:
                 )
             assert error_code(exc) == (400, "InvalidRequest")
             assert exc.value.response["Error"]["Message"] == message
+        assert "Parts" not in s3.list_parts(Bucket="huge", Key="mp", UploadId=uid)
         out = s3.upload_part_copy(
             Bucket="huge",
             Key="mp",
