@@ -50,6 +50,10 @@ do_not_mutate = ["hamster/storage/pb/*"]
 also_copy = ["sim", "schema"]
 pytest_add_cli_args_test_selection = ["tests/{package}"]
 pytest_add_cli_args = ["-p", "no:cacheprovider"]
+# A mutant that loops forever is killed after 2 x 5 x (its tests' CPU time + 1 s)
+# of CPU time instead of mutmut's 2 x 15 x: the loops are in tight parsers, and a
+# timeout still counts as killed.
+timeout_multiplier = 5.0
 """
 
 
