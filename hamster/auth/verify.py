@@ -61,6 +61,8 @@ _ECDSA_MODES = frozenset(
 )
 
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}")
+# X-Amz-Expires as S3 reads it (a Java long: an optional sign, ASCII digits).
+_EXPIRES = re.compile(r"[+-]?[0-9]{1,19}")
 
 _QUERY_PARAMS = (
     "X-Amz-Algorithm",
@@ -356,11 +358,17 @@ def _authenticate_query(
             code, "X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\""
         )
     expires_text = values["X-Amz-Expires"]
-    if not expires_text.isdigit() or not expires_text.isascii():
+    if not _EXPIRES.fullmatch(expires_text):
         raise S3Error(code, "X-Amz-Expires should be a number")
     expires_s = int(expires_text)
+    if expires_s < 0:
+        raise S3Error(code, "X-Amz-Expires must be non-negative")
     if expires_s > PRESIGNED_EXPIRES_MAX_S:
-        raise S3Error(code, "X-Amz-Expires must be less than a week (in seconds) that is 604800")
+        raise S3Error(
+            code,
+            "X-Amz-Expires must be less than a week (in seconds); that is, the given "
+            "X-Amz-Expires must be less than 604800 seconds",
+        )
     access_key, scope = _check_scope(
         values["X-Amz-Credential"],
         amz_date,

@@ -100,10 +100,13 @@ def sign_query(
     query: str,
     headers: Sequence[tuple[str, str]] = (),
     *,
-    expires_s: int = 3600,
+    expires_s: int | str = 3600,
     secret: str = SECRET_KEY,
 ) -> Signed:
-    """Presign (S3SigV4QueryAuth): the signature travels in the query."""
+    """Presign (S3SigV4QueryAuth): the signature travels in the query.
+
+    `expires_s` goes into ``X-Amz-Expires`` as written (a string is signed as given).
+    """
     request = _request(method, path, query, headers, b"", https=True)
     with mock.patch("botocore.auth.get_current_datetime", return_value=SIGNED_AT):
         S3SigV4QueryAuth(Credentials(ACCESS_KEY, secret), "s3", REGION, expires=expires_s).add_auth(
