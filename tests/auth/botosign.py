@@ -53,7 +53,10 @@ def _request(
 ) -> AWSRequest:
     scheme = "https" if https else "http"
     url = f"{scheme}://{HOST}{path}" + (f"?{query}" if query else "")
-    return AWSRequest(method=method, url=url, headers=dict(headers), data=body)
+    request = AWSRequest(method=method, url=url, headers={}, data=body)
+    for name, value in headers:
+        request.headers[name] = value  # a repeated name is sent (and signed) twice
+    return request
 
 
 def _as_received(request: AWSRequest, method: str) -> Signed:
@@ -119,7 +122,13 @@ def lookup(access_key: str) -> str | None:
     return SECRET_KEY if access_key == ACCESS_KEY else None
 
 
-def verify(signed: Signed, *, now_ns: int = SIGNED_AT_NS, secret: str | None = None) -> AuthResult:
+def verify(
+    signed: Signed,
+    *,
+    now_ns: int = SIGNED_AT_NS,
+    secret: str | None = None,
+    region: str = REGION,
+) -> AuthResult:
     return authenticate(
         method=signed.method,
         raw_path=signed.raw_path,
@@ -127,7 +136,7 @@ def verify(signed: Signed, *, now_ns: int = SIGNED_AT_NS, secret: str | None = N
         headers=signed.headers,
         lookup_secret=lookup if secret is None else (lambda _key: secret),
         now_ns=now_ns,
-        region=REGION,
+        region=region,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import replace
 
 import pytest
@@ -81,51 +83,110 @@ def test_bad_signature_carries_s3_debug_elements() -> None:
     assert bytes.fromhex(extra["CanonicalRequestBytes"]) == extra["CanonicalRequest"].encode()
 
 
+CRED = "Credential=AKIAHAMSTERTEST00001/20240501/us-east-1/s3/aws4_request"
+SIG = "Signature=" + "0" * 64
+MALFORMED = "The authorization header is malformed"
+THREE = (
+    f"{MALFORMED}; the authorization header requires three components: "
+    "Credential, SignedHeaders, and Signature"
+)
+
+
 @pytest.mark.parametrize(
-    ("authorization", "fragment"),
+    ("authorization", "text"),
     [
-        (
-            "AWS4-HMAC-SHA256 Credential=AKIAHAMSTERTEST00001/20240501/us-east-1/s3/aws4_request",
-            "three components",
-        ),
+        (f"AWS4-HMAC-SHA256 {CRED}", THREE),
+        (f"AWS4-HMAC-SHA256 {CRED}, {SIG}", THREE),
+        (f"AWS4-HMAC-SHA256 {CRED}, SignedHeaders=host", THREE),
+        (f"AWS4-HMAC-SHA256 SignedHeaders=host, {SIG}", THREE),
+        ("AWS4-HMAC-SHA256 ", THREE),
         (
             "AWS4-HMAC-SHA256 Credential=AKIAHAMSTERTEST00001/20240501/us-east-1/s3, "
-            "SignedHeaders=host, Signature=" + "0" * 64,
-            "Credential is mal-formed",
+            f"SignedHeaders=host, {SIG}",
+            f"{MALFORMED}; the Credential is mal-formed; expecting "
+            '"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".',
+        ),
+        (
+            "AWS4-HMAC-SHA256 Credential=/20240501/us-east-1/s3/aws4_request, "
+            f"SignedHeaders=host, {SIG}",
+            f"{MALFORMED}; the Credential is mal-formed; expecting "
+            '"<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".',
         ),
         (
             "AWS4-HMAC-SHA256 Credential=AKIAHAMSTERTEST00001/20240502/us-east-1/s3/aws4_request, "
-            "SignedHeaders=host, Signature=" + "0" * 64,
-            "Invalid credential date",
+            f"SignedHeaders=host, {SIG}",
+            f'{MALFORMED}; Invalid credential date "20240502". This date is not the same as '
+            'X-Amz-Date: "20240501".',
         ),
         (
             "AWS4-HMAC-SHA256 Credential=AKIAHAMSTERTEST00001/20240501/us-east-1/ec2/aws4_request, "
-            "SignedHeaders=host, Signature=" + "0" * 64,
-            'incorrect service "ec2"',
+            f"SignedHeaders=host, {SIG}",
+            f'{MALFORMED}; incorrect service "ec2". This endpoint belongs to "s3".',
         ),
         (
             "AWS4-HMAC-SHA256 Credential=AKIAHAMSTERTEST00001/20240501/us-east-1/s3/aws5_request, "
-            "SignedHeaders=host, Signature=" + "0" * 64,
-            'incorrect terminal "aws5_request"',
+            f"SignedHeaders=host, {SIG}",
+            f'{MALFORMED}; incorrect terminal "aws5_request". This endpoint uses "aws4_request".',
+        ),
+        (f"AWS4-HMAC-SHA256 {CRED}, SignedHeaders=, {SIG}", 'The SignedHeaders "" are malformed.'),
+        (
+            f"AWS4-HMAC-SHA256 {CRED}, SignedHeaders=host;, {SIG}",
+            'The SignedHeaders "host;" are malformed.',
         ),
         (
-            "AWS4-HMAC-SHA256 Credential=AKIAHAMSTERTEST00001/20240501/us-east-1/s3/aws4_request, "
-            "SignedHeaders=, Signature=" + "0" * 64,
-            "SignedHeaders",
+            f"AWS4-HMAC-SHA256 {CRED}, SignedHeaders=host; x-amz-date, {SIG}",
+            'The SignedHeaders "host; x-amz-date" are malformed.',
         ),
-        ("AWS4-HMAC-SHA256 Credential", "malformed"),
+        (
+            "AWS4-HMAC-SHA256 Credential",
+            f'{MALFORMED}; the authorization component "Credential" is malformed',
+        ),
+        (
+            f"AWS4-HMAC-SHA256 {CRED}, SignedHeaders=host, Signature=a, Signature=b",
+            f'{MALFORMED}; the authorization component "Signature=b" is malformed',
+        ),
     ],
 )
-def test_malformed_authorization_header(authorization: str, fragment: str) -> None:
+def test_malformed_authorization_header(authorization: str, text: str) -> None:
     error = _refused(_with_authorization(_get(), authorization))
-    assert (error.code, error.status) == ("AuthorizationHeaderMalformed", 400)
-    assert fragment in error.text
+    assert (error.code, error.status, error.text) == ("AuthorizationHeaderMalformed", 400, text)
+    assert error.extra is None
+
+
+def test_component_splits_at_its_first_equals_sign() -> None:
+    """``Credential=AK=X/…`` names the key ``AK=X`` (unknown here), not a
+    component ``Credential=AK``."""
+    authorization = b.header(_get(), "authorization").replace(
+        f"Credential={b.ACCESS_KEY}/", "Credential=AK=X/"
+    )
+    error = _refused(_with_authorization(_get(), authorization))
+    assert (error.code, error.extra) == ("InvalidAccessKeyId", {"AWSAccessKeyId": "AK=X"})
+
+
+def test_empty_components_between_commas_are_skipped() -> None:
+    signed = _get()
+    authorization = b.header(signed, "authorization").replace(
+        ", SignedHeaders", ", , SignedHeaders"
+    )
+    assert b.verify(_with_authorization(signed, authorization)).access_key == b.ACCESS_KEY
+
+
+def test_two_authorization_headers() -> None:
+    signed = _get()
+    twice = replace(
+        signed, headers=(*signed.headers, ("authorization", b.header(signed, "authorization")))
+    )
+    error = _refused(twice)
+    assert (error.code, error.text) == (
+        "AuthorizationHeaderMalformed",
+        f"{MALFORMED}; more than one Authorization header",
+    )
 
 
 def test_wrong_region_names_the_expected_one() -> None:
     error = _refused(_get(), region="eu-west-3")
-    assert error.code == "AuthorizationHeaderMalformed"
-    assert "the region 'us-east-1' is wrong; expecting 'eu-west-3'" in error.text
+    assert (error.code, error.status) == ("AuthorizationHeaderMalformed", 400)
+    assert error.text == f"{MALFORMED}; the region 'us-east-1' is wrong; expecting 'eu-west-3'"
     assert error.extra == {"Region": "eu-west-3"}
 
 
@@ -135,16 +196,37 @@ def test_wrong_region_presigned() -> None:
     assert error.extra == {"Region": "eu-west-3"}
 
 
-def test_other_schemes_are_refused_as_unsupported() -> None:
-    error = _refused(_with_authorization(_get(), "Bearer abc"))
-    assert error.code == "InvalidRequest"
-    assert "AWS4-HMAC-SHA256" in error.text
+@pytest.mark.parametrize(
+    "authorization", ["Bearer abc", "AWS4-HMAC-SHA512 Credential=x", "aws4-hmac-sha256 x"]
+)
+def test_other_schemes_are_refused_as_unsupported(authorization: str) -> None:
+    error = _refused(_with_authorization(_get(), authorization))
+    assert (error.code, error.status, error.text) == (
+        "InvalidRequest",
+        400,
+        "The authorization mechanism you have provided is not supported. "
+        "Please use AWS4-HMAC-SHA256.",
+    )
 
 
-def test_header_and_query_together_is_invalid_argument() -> None:
-    presigned = _presigned()
-    both = replace(_get(), raw_query=presigned.raw_query)
-    assert _refused(both).code == "InvalidArgument"
+ONE_MECHANISM = (
+    "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, "
+    "Signature query string parameter or the Authorization header should be specified"
+)
+
+
+@pytest.mark.parametrize(
+    "parameter", ["X-Amz-Algorithm", "X-Amz-Credential", "AWSAccessKeyId", "Signature"]
+)
+def test_header_and_query_together_is_invalid_argument(parameter: str) -> None:
+    signed = _get()
+    both = replace(signed, raw_query=f"{parameter}=x")
+    error = _refused(both)
+    assert (error.code, error.status, error.text) == ("InvalidArgument", 400, ONE_MECHANISM)
+    assert error.extra == {
+        "ArgumentName": "Authorization",
+        "ArgumentValue": b.header(signed, "authorization"),
+    }
 
 
 @pytest.mark.parametrize("skew_s", [-901, 901, -86400])
@@ -193,6 +275,22 @@ def test_skew_of_fifteen_minutes_is_accepted(skew_s: int) -> None:
     _assert_verified_exactly(_get(), now_ns=b.SIGNED_AT_NS + skew_s * NS, presigned=False)
 
 
+def test_skew_is_counted_in_whole_seconds() -> None:
+    """The request time has no fraction: the server's second 900 s later is within the
+    limit to its end; ServerTime names the second the server is in."""
+    _assert_verified_exactly(_get(), now_ns=b.SIGNED_AT_NS + 901 * NS - 1, presigned=False)
+    error = _refused(_get(), now_ns=b.SIGNED_AT_NS + 902 * NS - 1)
+    assert error.code == "RequestTimeTooSkewed"
+    assert (
+        error.text == "The difference between the request time and the current time is too large."
+    )
+    assert error.extra == {
+        "RequestTime": "20240501T120000Z",
+        "ServerTime": "2024-05-01T12:15:01Z",
+        "MaxAllowedSkewMilliseconds": "900000",
+    }
+
+
 def test_skew_reports_date_header_as_sent() -> None:
     signed = b.sign_header("GET", "/bucket/key", "", [("Date", "x")])
     error = _refused(signed, now_ns=b.SIGNED_AT_NS + 3600 * NS)
@@ -208,8 +306,11 @@ def test_missing_or_invalid_date(date: str | None) -> None:
     if date is not None:
         headers += (("x-amz-date", date),)
     error = _refused(replace(signed, headers=headers))
-    assert error.code == "AccessDenied"
-    assert "Date or x-amz-date" in error.text
+    assert (error.code, error.status, error.text) == (
+        "AccessDenied",
+        403,
+        "AWS authentication requires a valid Date or x-amz-date header",
+    )
 
 
 @pytest.mark.parametrize(
@@ -239,10 +340,55 @@ def test_missing_content_sha256_without_a_body_still_checks_the_signature() -> N
     assert f"\n{sigv4.EMPTY_SHA256}" in dict(error.extra or {})["CanonicalRequest"]
 
 
-@pytest.mark.parametrize("value", ["abc", "STREAMING-PAYLOAD", "g" * 64])
+@pytest.mark.parametrize(
+    "value", ["abc", "STREAMING-PAYLOAD", "g" * 64, "unsigned-payload", "a" * 63, "a" * 65]
+)
 def test_invalid_content_sha256_is_invalid_argument(value: str) -> None:
     error = _refused(b.with_header(_get(), "x-amz-content-sha256", value))
+    assert (error.code, error.status) == ("InvalidArgument", 400)
+    assert error.text == (
+        "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, STREAMING-UNSIGNED-PAYLOAD-TRAILER, "
+        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER "
+        "or a valid sha256 value."
+    )
+    assert error.extra == {"ArgumentName": "x-amz-content-sha256", "ArgumentValue": value}
+
+
+def test_repeated_content_sha256_is_one_comma_joined_value() -> None:
+    signed = _get()
+    digest = b.header(signed, "x-amz-content-sha256")
+    twice = replace(signed, headers=(*signed.headers, ("x-amz-content-sha256", digest)))
+    error = _refused(twice)
     assert error.code == "InvalidArgument"
+    assert error.extra == {
+        "ArgumentName": "x-amz-content-sha256",
+        "ArgumentValue": f"{digest},{digest}",
+    }
+
+
+def test_upper_case_digest_is_signed_as_sent_and_returned_lower_case() -> None:
+    digest = hashlib.sha256(b"payload").hexdigest()
+    signed = b.sign_header_keeping_payload(
+        "PUT", "/bucket/key", "", [("X-Amz-Content-SHA256", digest.upper())]
+    )
+    assert b.verify(signed).payload == digest
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [
+        "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD",
+        "STREAMING-AWS4-ECDSA-P256-SHA256-PAYLOAD-TRAILER",
+    ],
+)
+def test_sigv4a_streaming_is_not_implemented(mode: str) -> None:
+    error = _refused(b.with_header(_get(), "x-amz-content-sha256", mode))
+    assert (error.code, error.status, error.text) == (
+        "NotImplemented",
+        501,
+        "SigV4a (ECDSA) streaming signatures are not supported by this server",
+    )
+    assert error.extra is None
 
 
 @pytest.mark.parametrize(
@@ -273,29 +419,107 @@ def test_streaming_modes_are_returned(mode: str) -> None:
     assert result.trailer_names == ("x-amz-checksum-crc32", "x-amz-checksum-sha1")
 
 
-@pytest.mark.parametrize(
-    ("length", "code"), [(None, "MissingContentLength"), ("-1", "InvalidArgument")]
-)
-def test_streaming_needs_decoded_length(length: str | None, code: str) -> None:
+def _streaming(*lengths: str) -> b.Signed:
     headers = [("X-Amz-Content-SHA256", "STREAMING-UNSIGNED-PAYLOAD-TRAILER")]
-    if length is not None:
-        headers.append(("X-Amz-Decoded-Content-Length", length))
-    signed = b.sign_header_keeping_payload("PUT", "/bucket/key", "", headers)
-    assert _refused(signed).code == code
+    headers += [("X-Amz-Decoded-Content-Length", length) for length in lengths]
+    return b.sign_header_keeping_payload("PUT", "/bucket/key", "", headers)
+
+
+def test_streaming_needs_decoded_length() -> None:
+    error = _refused(_streaming())
+    assert (error.code, error.status) == ("MissingContentLength", 411)
+    assert error.text == "You must provide the Content-Length HTTP header."
+
+
+@pytest.mark.parametrize("lengths", [("-1",), ("1.5",), ("",), ("5", "5"), ("x", "5")])
+def test_streaming_decoded_length_must_be_one_integer(lengths: tuple[str, ...]) -> None:
+    error = _refused(_streaming(*lengths))
+    assert (error.code, error.status) == ("InvalidArgument", 400)
+    assert error.text == "x-amz-decoded-content-length must be a non-negative integer"
+    assert error.extra == {
+        "ArgumentName": "x-amz-decoded-content-length",
+        "ArgumentValue": lengths[0],
+    }
+
+
+def test_streaming_decoded_length_of_non_ascii_digits() -> None:
+    """``¹`` (byte B9) is a digit to str.isdigit but no length: refused, not a crash."""
+    mode = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+    headers = (
+        ("host", b.HOST),
+        ("x-amz-content-sha256", mode),
+        ("x-amz-date", "20240501T120000Z"),
+        ("x-amz-decoded-content-length", "\xb9"),
+    )
+    signed_headers = ";".join(n for n, _ in headers)
+    creq = (
+        "PUT\n/bucket/key\n\n"
+        + "".join(f"{n}:{v}\n" for n, v in headers)
+        + f"\n{signed_headers}\n{mode}"
+    )
+    scope = f"20240501/{b.REGION}/s3/aws4_request"
+    digest = hashlib.sha256(creq.encode("latin-1")).hexdigest()
+    sts = f"AWS4-HMAC-SHA256\n20240501T120000Z\n{scope}\n{digest}"
+    key = sigv4.signing_key(b.SECRET_KEY, "20240501", b.REGION, "s3")
+    signature = hmac.new(key, sts.encode(), hashlib.sha256).hexdigest()
+    authorization = (
+        f"AWS4-HMAC-SHA256 Credential={b.ACCESS_KEY}/{scope}, "
+        f"SignedHeaders={signed_headers}, Signature={signature}"
+    )
+    signed = b.Signed("PUT", "/bucket/key", "", (*headers, ("authorization", authorization)))
+    error = _refused(signed)
+    assert (error.code, error.text) == (
+        "InvalidArgument",
+        "x-amz-decoded-content-length must be a non-negative integer",
+    )
+
+
+def test_streaming_fields_only_for_streaming_modes() -> None:
+    """A signed digest ignores x-amz-decoded-content-length and x-amz-trailer."""
+    digest = hashlib.sha256(b"x").hexdigest()
+    signed = b.sign_header_keeping_payload(
+        "PUT",
+        "/bucket/key",
+        "",
+        [
+            ("X-Amz-Content-SHA256", digest),
+            ("X-Amz-Decoded-Content-Length", "junk"),
+            ("X-Amz-Trailer", "x-amz-checksum-crc32"),
+        ],
+    )
+    result = b.verify(signed)
+    assert (result.payload, result.decoded_length, result.trailer_names) == (digest, None, ())
 
 
 def test_unsigned_amz_header_is_access_denied() -> None:
     signed = b.with_header(_get(), "x-amz-meta-sneaky", "1")
     error = _refused(signed)
-    assert error.code == "AccessDenied"
+    assert (error.code, error.status) == ("AccessDenied", 403)
+    assert error.text == "There were headers present in the request which were not signed"
     assert error.extra == {"HeadersNotSigned": "x-amz-meta-sneaky"}
+    both = b.with_header(b.with_header(signed, "x-amz-meta-a", "2"), "x-amz-meta-a", "3")
+    assert _refused(both).extra == {"HeadersNotSigned": "x-amz-meta-a, x-amz-meta-sneaky"}
+
+
+TOKEN_TEXT = (
+    "Temporary security credentials (x-amz-security-token) are not supported by "
+    "this server; sign with a long-term access key."
+)
 
 
 def test_session_token_is_refused_honestly() -> None:
     signed = b.with_header(_get(), "x-amz-security-token", "FwoGZXIvYXdzE")
     error = _refused(signed)
-    assert error.code == "InvalidAccessKeyId"
-    assert "Temporary security credentials" in error.text
+    assert (error.code, error.status, error.text) == ("InvalidAccessKeyId", 403, TOKEN_TEXT)
+    assert error.extra == {"AWSAccessKeyId": b.ACCESS_KEY}
+    in_query = replace(_get(), raw_query="X-Amz-Security-Token=abc")
+    error = _refused(in_query)
+    assert (error.code, error.text) == ("InvalidAccessKeyId", TOKEN_TEXT)
+    assert error.extra == {"AWSAccessKeyId": b.ACCESS_KEY}
+    # Query parameter names are case-sensitive: this one is just a (unsigned) parameter.
+    assert _refused(replace(_get(), raw_query="x-amz-security-token=abc")).code == (
+        "SignatureDoesNotMatch"
+    )
     presigned = _presigned()
     presigned = replace(presigned, raw_query=presigned.raw_query + "&X-Amz-Security-Token=abc")
     assert _refused(presigned).code == "InvalidAccessKeyId"
