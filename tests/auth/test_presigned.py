@@ -45,9 +45,9 @@ def _refused(signed: b.Signed, *, now_ns: int = T, region: str = b.REGION) -> S3
     return info.value
 
 
-def _query_error(signed: b.Signed, **kwargs: int) -> str:
+def _query_error(signed: b.Signed) -> str:
     """The text of the AuthorizationQueryParametersError (400, no extra) `signed` gets."""
-    error = _refused(signed, **kwargs)
+    error = _refused(signed)
     assert (error.code, error.status) == ("AuthorizationQueryParametersError", 400), error
     assert error.extra is None
     return error.text
