@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 from hamster.s3.errors import S3Error
 
-_AMZ_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z")
+# ASCII digits only (\d would take any Unicode digit, which int() reads too).
+_AMZ_DATE = re.compile(r"([0-9]{4})([0-9]{2})([0-9]{2})T([0-9]{2})([0-9]{2})([0-9]{2})Z")
 
 
 def lookup_secret_or_refuse(lookup_secret: Callable[[str], str | None], access_key: str) -> str:

@@ -213,6 +213,8 @@ def test_amz_date_round_trips(seconds: int) -> None:
         "20241301T120000Z",
         "00000101T000000Z",
         " 20240501T120000Z",
+        "２0240501T120000Z",  # a fullwidth digit
+        "2024050١T120000Z",  # an Arabic-Indic digit
     ],
 )
 def test_malformed_amz_dates(text: str) -> None:
