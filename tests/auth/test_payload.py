@@ -13,6 +13,7 @@ from hamster.http.messages import RequestBody
 from hamster.runtime import HASH_INLINE_MAX_BYTES, Runtime
 from hamster.s3.errors import S3Error
 from tests.offload import RecordingOffload, no_threads
+from tests.patterns import pattern
 
 
 def verified_body(body: RequestBody, auth: AuthResult) -> RequestBody:
@@ -52,7 +53,7 @@ async def _read_all(body: RequestBody, max_bytes: int) -> bytes:
     return b"".join(parts)
 
 
-DATA = bytes(range(256)) * 40
+DATA = pattern(10240, "payload")  # position-dependent: reordered bytes show
 
 
 @pytest.mark.parametrize(("max_bytes", "piece_bytes"), [(1 << 20, None), (1, None), (7, 3)])

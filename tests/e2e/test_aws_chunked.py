@@ -19,9 +19,12 @@ from tests.e2e.rawhttp import (
     read_response,
     request_bytes,
 )
+from tests.patterns import pattern, split
 
-CHUNKS = [b"a" * 65536, b"b" * 65536, b"tail" * 100]
-DATA = b"".join(CHUNKS)
+# Position-dependent bytes (tests/patterns.py): a chunk dropped, repeated or
+# swapped by the decoder changes the object.
+DATA = pattern(2 * 65536 + 400, "aws-chunked")
+CHUNKS = split(DATA, [65536, 65536, 400])
 
 
 def put(

@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 from tests.daemon import Daemon
 from tests.e2e.conftest import ALICE, error_code, make_client, nothing_stored
 from tests.e2e.rawhttp import s3_error_code
+from tests.patterns import pattern
 
 
 def curl(*args: str) -> subprocess.CompletedProcess[bytes]:
@@ -54,7 +55,7 @@ def test_presigned_v4_put_executed_by_curl(
         "put_object", Params={"Bucket": bucket, "Key": "uploaded"}, ExpiresIn=300
     )
     payload = tmp_path / "payload.bin"
-    payload.write_bytes(bytes(range(256)) * 1000)
+    payload.write_bytes(pattern(256_000, "presigned-put"))
     out = curl("-f", "-T", str(payload), url)
     assert out.returncode == 0, out.stderr
     got = s3.get_object(Bucket=bucket, Key="uploaded")["Body"].read()

@@ -17,19 +17,16 @@ from botocore.exceptions import ClientError
 from hamster import integrity
 from tests.daemon import Daemon
 from tests.e2e.conftest import ALICE, error_code, make_client, tls_client
+from tests.patterns import pattern, split
 
 MiB = 1 << 20
 PART = 5 * MiB
 CONFIG = TransferConfig(multipart_threshold=PART, multipart_chunksize=PART, max_concurrency=4)
 
 
-def pattern(size: int, seed: bytes = b"multipart") -> bytes:
-    block = hashlib.sha512(seed).digest() * 2048  # 128 KiB
-    return (block * (size // len(block) + 1))[:size]
-
-
-# 3 parts of 5 MiB and a remainder.
-BODY = pattern(3 * PART + 12345)
+# 3 parts of 5 MiB and a remainder, of position-dependent bytes (tests/patterns.py):
+# parts swapped, repeated or read from a wrong offset change the body and the ETag.
+BODY = pattern(3 * PART + 12345, "multipart")
 PIECES = [BODY[i : i + PART] for i in range(0, len(BODY), PART)]
 
 
@@ -160,7 +157,7 @@ def test_full_object_crc32_low_level(s3: Any, bucket: str) -> None:
     assert created["ChecksumAlgorithm"] == "CRC32"
     assert created["ChecksumType"] == "FULL_OBJECT"
     uid = created["UploadId"]
-    pieces = [pattern(PART, b"a"), b"b" * 10]
+    pieces = split(pattern(PART + 10, b"a"), [PART, 10])
     parts = []
     for n, piece in enumerate(pieces, 1):
         r = s3.upload_part(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import hashlib
-import os
 from typing import Any
 
 import pytest
@@ -13,46 +12,14 @@ from botocore.exceptions import ClientError
 
 from tests.daemon import Daemon
 from tests.e2e.conftest import error_code, nothing_stored, object_keys
+from tests.patterns import PatternStream, assert_pattern, pattern
 
 MiB = 1 << 20
 
 
-class PatternStream:
-    """A deterministic body of `size` bytes, produced in pieces (never whole in memory)."""
-
-    def __init__(self, size: int, seed: bytes = b"hamster") -> None:
-        self.size = size
-        self.block = hashlib.sha512(seed).digest() * 16384  # 1 MiB
-        self.pos = 0
-
-    def read(self, n: int = -1) -> bytes:
-        if n < 0:
-            n = self.size - self.pos
-        n = min(n, self.size - self.pos, len(self.block))
-        start = self.pos % len(self.block)
-        out = (self.block[start:] + self.block[:start])[:n]
-        self.pos += n
-        return out
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        self.pos = {0: offset, 1: self.pos + offset, 2: self.size + offset}[whence]
-        return self.pos
-
-    def tell(self) -> int:
-        return self.pos
-
-    def md5(self) -> str:
-        self.seek(0)
-        h = hashlib.md5()
-        while chunk := self.read(MiB):
-            h.update(chunk)
-        self.seek(0)
-        return h.hexdigest()
-
-
 @pytest.mark.parametrize("size", [0, 1024])
 def test_put_get_head_delete(s3: Any, bucket: str, size: int) -> None:
-    body = os.urandom(size)
+    body = pattern(size, "put-get-head-delete")
     put = s3.put_object(Bucket=bucket, Key="obj", Body=body)
     assert put["ETag"] == '"' + hashlib.md5(body).hexdigest() + '"'
     got = s3.get_object(Bucket=bucket, Key="obj")
@@ -77,16 +44,21 @@ def test_put_get_head_delete(s3: Any, bucket: str, size: int) -> None:
 
 
 def test_100_mib_round_trip(s3: Any, bucket: str) -> None:
-    body = PatternStream(100 * MiB)
-    expected_md5 = body.md5()
-    put = s3.put_object(Bucket=bucket, Key="big", Body=body)
-    assert put["ETag"] == f'"{expected_md5}"'
+    """Every 8 bytes of the body name their offset (tests/patterns.py): a chunk
+    swapped, repeated or dropped on the way in or out changes the ETag and
+    the bytes read back."""
+    size = 100 * MiB
+    put = s3.put_object(Bucket=bucket, Key="big", Body=PatternStream(size, "big"))
     got = s3.get_object(Bucket=bucket, Key="big")
-    assert got["ContentLength"] == 100 * MiB
-    h = hashlib.md5()
+    assert got["ContentLength"] == size
+    h, offset = hashlib.md5(), 0
     for chunk in got["Body"].iter_chunks(MiB):
+        assert_pattern(chunk, "big", offset)
         h.update(chunk)
-    assert h.hexdigest() == expected_md5
+        offset += len(chunk)
+    assert offset == size
+    # The same bytes as were sent: so the ETag is their MD5, as the server computed it.
+    assert put["ETag"] == got["ETag"] == f'"{h.hexdigest()}"'
     s3.delete_object(Bucket=bucket, Key="big")
 
 
@@ -260,7 +232,7 @@ def test_racing_if_none_match_puts(daemon: Any, bucket: str) -> None:
     def attempt(i: int) -> str:
         try:
             clients[i].put_object(
-                Bucket=bucket, Key="race", Body=os.urandom(256 * 1024), IfNoneMatch="*"
+                Bucket=bucket, Key="race", Body=pattern(256 * 1024, i), IfNoneMatch="*"
             )
             return "won"
         except ClientError as exc:
@@ -270,6 +242,9 @@ def test_racing_if_none_match_puts(daemon: Any, bucket: str) -> None:
         results = list(pool.map(attempt, range(8)))
     assert results.count("won") == 1, results
     assert results.count("PreconditionFailed") == 7, results
+    # What is stored is the winner's body, whole: no loser's bytes.
+    stored = clients[0].get_object(Bucket=bucket, Key="race")["Body"].read()
+    assert_pattern(stored, results.index("won"), size=256 * 1024)
 
 
 KEYS = [

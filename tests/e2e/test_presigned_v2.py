@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from tests.daemon import Daemon
 from tests.e2e.conftest import ALICE, error_code, make_client, nothing_stored
+from tests.patterns import pattern
 
 KEY = "shared dir/é+%.txt"
 
@@ -103,7 +104,7 @@ def test_unknown_key_presigned_get_is_invalid_access_key(daemon: Daemon, bucket:
 
 def test_default_presigned_put_executed_by_curl(s3: Any, bucket: str, tmp_path: Path) -> None:
     payload = tmp_path / "payload.bin"
-    payload.write_bytes(bytes(range(256)) * 1000)
+    payload.write_bytes(pattern(256_000, "presigned-v2-put"))
     url = s3.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": KEY})
     assert_sigv2(url)
     out = curl("-f", "-T", str(payload), url)

@@ -15,6 +15,7 @@ import pytest
 
 from hamster.storage.fs import FileSystem, RealFileSystem
 from sim.fs import SimDisk
+from tests.patterns import pattern
 
 FACTORIES: dict[str, Callable[[Path], FileSystem]] = {
     "real": lambda tmp: RealFileSystem(str(tmp / "root")),
@@ -47,7 +48,7 @@ async def read_file(fs: FileSystem, path: str) -> bytes:
 
 
 async def test_write_then_read_round_trip(fs: FileSystem) -> None:
-    data = bytes(range(256)) * 5000  # > 1 MiB
+    data = pattern(1_280_000, "fs")  # > 1 MiB
     f = await fs.open_write("a")
     await f.write(data[:1000])
     await f.write(memoryview(data)[1000:])

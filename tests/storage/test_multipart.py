@@ -25,6 +25,7 @@ from hamster.storage.copy import CopyRequest, NewMetadata
 from hamster.storage.multipart import CompleteRequest, NewUpload, PartRequest
 from hamster.storage.parts import CompletedPart
 from hamster.storage.records import ObjectInfo, PartInfo, StandardHeaders, UploadInfo
+from tests.patterns import pattern, split
 
 from .bodies import BytesBody
 from .conftest import make_runtime
@@ -117,9 +118,10 @@ async def code_of(coro: object) -> str:
     return e.value.code
 
 
-# Position-dependent bytes, each part its own: a misplaced byte or part shows.
-PIECES = [hashlib.shake_256(b"part %d" % n).digest(size) for n, size in ((1, 10), (2, 12), (3, 3))]
-DATA = b"".join(PIECES)
+# Position-dependent bytes (tests/patterns.py), parts of unequal sizes: a
+# byte or part read from a wrong offset, or parts swapped, show.
+DATA = pattern(25, "store-multipart")
+PIECES = split(DATA, [10, 12, 3])
 
 
 async def three_part_object(store: Store, key: str = "k", **kw: object) -> ObjectInfo:
@@ -165,8 +167,8 @@ def test_reads_match_the_concatenation(
     tmp_path_factory: pytest.TempPathFactory, sizes: list[int], data: st.DataObject
 ) -> None:
     sizes = [max(s, MIN_PART) for s in sizes[:-1]] + sizes[-1:]
-    pieces = [bytes([65 + i]) * s for i, s in enumerate(sizes)]
-    whole = b"".join(pieces)
+    whole = pattern(sum(sizes), "concatenation")
+    pieces = split(whole, sizes)
     start = data.draw(st.integers(0, len(whole)))
     length = data.draw(st.integers(0, len(whole) - start))
     chunk = data.draw(st.integers(1, 50))
@@ -285,9 +287,10 @@ async def test_whole_object_checksum_on_complete(mp: Store) -> None:
 
 async def test_complete_refusals_leave_the_upload(mp: Store) -> None:
     upload = await create(mp)
-    p1 = await part(mp, upload, 1, b"x" * MIN_PART)
-    small = await part(mp, upload, 2, b"y")
-    p3 = await part(mp, upload, 3, b"z")
+    first, second, third = split(pattern(MIN_PART + 2, "refusals"), [MIN_PART, 1, 1])
+    p1 = await part(mp, upload, 1, first)
+    small = await part(mp, upload, 2, second)
+    p3 = await part(mp, upload, 3, third)
     bad_etag = PartInfo(1, p1.blob_id, p1.size, "0" * 32)
     missing = PartInfo(4, "", 0, p1.etag)
     assert await code_of(complete(mp, upload, [bad_etag, p3])) == "InvalidPart"
@@ -299,7 +302,7 @@ async def test_complete_refusals_leave_the_upload(mp: Store) -> None:
     assert len(await mp.uploads.list_parts(upload.upload_id)) == 3
     # The last part may be small; unused parts go.
     info = await complete(mp, upload, [p1, small])
-    assert await read(mp, "k") == b"x" * MIN_PART + b"y"
+    assert await read(mp, "k") == first + second
     assert not blob_exists(mp, p3.blob_id)
     assert [p.blob_id for p in info.parts] == [p1.blob_id, small.blob_id]
 

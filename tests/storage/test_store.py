@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from hamster.s3.errors import S3Error
 from hamster.storage import ObjectInfo, PutRequest, Store
 from hamster.storage.blobs import blob_path
 from hamster.storage.fs import ReadableFile
+from tests.patterns import pattern
 
 from .bodies import BytesBody, FailingBody, GatedBody, checksum_mismatch
 
@@ -130,7 +130,7 @@ async def test_object_ops_on_missing_bucket(store: Store) -> None:
 
 @pytest.mark.parametrize("size", [0, 1024, 5 * 1024 * 1024 + 17])
 async def test_put_get_round_trip(bk: Store, size: int) -> None:
-    data = os.urandom(size)
+    data = pattern(size, "round-trip")
     req = PutRequest(
         bucket="bk",
         key="dir/obj é",
@@ -153,7 +153,7 @@ async def test_put_get_round_trip(bk: Store, size: int) -> None:
 
 
 async def test_stream_ranges_and_chunks(bk: Store) -> None:
-    data = bytes(range(256)) * 40
+    data = pattern(10240, "r")
     await put(bk, "r", data)
     async with await bk.open_object("bk", "r") as reader:
         chunks = [c async for c in reader.stream(100, 5000, chunk_bytes=1000)]
@@ -186,7 +186,7 @@ async def test_delete_object(bk: Store) -> None:
 
 
 async def test_reader_keeps_old_blob_after_overwrite_and_delete(bk: Store) -> None:
-    old = os.urandom(3 * 1024 * 1024)
+    old = pattern(3 * 1024 * 1024, "old")
     await put(bk, "k", old)
     reader = await bk.open_object("bk", "k")
     stream = reader.stream(0, reader.info.size, chunk_bytes=1 << 20)
@@ -316,8 +316,9 @@ async def test_if_match(bk: Store) -> None:
 
 async def test_racing_if_none_match_star_puts_have_one_winner(bk: Store) -> None:
     gate_a, gate_b = trio.Event(), trio.Event()
-    body_a = GatedBody(b"A" * 1000, gate_a, b"a" * 1000)
-    body_b = GatedBody(b"B" * 1000, gate_b, b"b" * 1000)
+    expected = {name: pattern(2000, name) for name in ("a", "b")}
+    body_a = GatedBody(expected["a"][:1000], gate_a, expected["a"][1000:])
+    body_b = GatedBody(expected["b"][:1000], gate_b, expected["b"][1000:])
     outcomes: dict[str, object] = {}
 
     async def run(name: str, body: GatedBody) -> None:
@@ -338,7 +339,6 @@ async def test_racing_if_none_match_star_puts_have_one_winner(bk: Store) -> None
     winners = [n for n, o in outcomes.items() if isinstance(o, ObjectInfo)]
     losers = [n for n, o in outcomes.items() if o == "PreconditionFailed"]
     assert len(winners) == 1 and len(losers) == 1
-    expected = {"a": b"A" * 1000 + b"a" * 1000, "b": b"B" * 1000 + b"b" * 1000}
     assert await read_all(bk, "bk", "k") == expected[winners[0]]
     assert len(data_dir_files(bk, "blobs")) == 1
     assert data_dir_files(bk, "tmp") == []
