@@ -17,6 +17,9 @@ several ranges              ignored: 200 with the whole object
 A 0-byte object has no satisfiable ``a-b`` or ``a-`` range (RFC 9110 §14.1.1,
 and S3 answers 416 InvalidRange to ``bytes=0-`` on it).
 
+A 416 answer (GET or HEAD) carries ``Content-Range: bytes */size`` (RFC 9110
+§15.5.17), as S3 sends it: the error's `S3Error.headers`.
+
 ``?partNumber=N`` is the other way to ask for a range (the SDKs' transfer
 managers download in parallel with it): the bytes of part N, see `part_span`.
 """
@@ -111,4 +114,5 @@ def _invalid_range(header: str, size: int) -> S3Error:
     return S3Error(
         "InvalidRange",
         extra={"RangeRequested": header, "ActualObjectSize": str(size)},
+        headers={"Content-Range": unsatisfied_content_range(size)},
     )

@@ -182,6 +182,7 @@ def test_unsatisfiable(header: str, size: int) -> None:
     err = info.value
     assert err.code == "InvalidRange" and err.status == 416
     assert err.extra == {"RangeRequested": header, "ActualObjectSize": str(size)}
+    assert err.headers == {"Content-Range": f"bytes */{size}"}
 
 
 def test_content_range() -> None:
