@@ -37,6 +37,7 @@ from hamster.http.server import ServerLimits
 from hamster.http.testing import MemoryListener, RawClient, ReceivedResponse
 from hamster.node import Node, open_local_storage, open_node
 from hamster.runtime import InlineOffload, Offload, Runtime
+from hamster.storage.parts import MIN_PART_BYTES
 from tests.e2e.rawhttp import aws_chunked_request
 
 ACCESS_KEY = "AKIAHARNESS000000001"
@@ -222,9 +223,11 @@ async def running_node(
     *,
     runtime: Runtime | None = None,
     limits: ServerLimits | None = None,
+    min_part_bytes: int = MIN_PART_BYTES,
 ) -> AsyncIterator[Harness]:
     """A node on `data_dir` (created if missing), serving until the block
-    ends; then it shuts down gracefully and its store is closed."""
+    ends; then it shuts down gracefully and its store is closed.
+    `min_part_bytes`: the store's smallest multipart part but the last."""
     runtime = runtime if runtime is not None else harness_runtime()
     fs, meta = await open_local_storage(str(data_dir), runtime)
     node = await open_node(
@@ -240,6 +243,7 @@ async def running_node(
         data_dir=str(data_dir),
         limits=limits,
         region=REGION,
+        min_part_bytes=min_part_bytes,
     )
     listener = MemoryListener()
     try:

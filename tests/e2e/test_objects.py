@@ -69,23 +69,39 @@ def test_overwrite_replaces(s3: Any, bucket: str) -> None:
 
 
 def test_ranges(s3: Any, bucket: str) -> None:
-    body = bytes(range(256)) * 4
+    """boto3's ranged GET and HEAD: the exact bytes (position-dependent, so an
+    offset off by any amount shows), Content-Range, and 416 with the size."""
+    body = pattern(1024, "ranges")
     s3.put_object(Bucket=bucket, Key="r", Body=body)
     for header, first, last in [
         ("bytes=0-9", 0, 9),
+        ("bytes=513-515", 513, 515),
         ("bytes=1000-", 1000, 1023),
         ("bytes=-24", 1000, 1023),
+        ("bytes=-5000", 0, 1023),  # a suffix longer than the object: all of it
         ("bytes=10-5000", 10, 1023),
     ]:
         got = s3.get_object(Bucket=bucket, Key="r", Range=header)
         assert got["ResponseMetadata"]["HTTPStatusCode"] == 206
         assert got["ContentRange"] == f"bytes {first}-{last}/1024"
+        assert got["ContentLength"] == last - first + 1
         assert got["Body"].read() == body[first : last + 1]
-    head = s3.head_object(Bucket=bucket, Key="r", Range="bytes=0-9")
-    assert head["ContentLength"] == 10
+    head = s3.head_object(Bucket=bucket, Key="r", Range="bytes=100-109")
+    assert head["ResponseMetadata"]["HTTPStatusCode"] == 206
+    assert (head["ContentRange"], head["ContentLength"]) == ("bytes 100-109/1024", 10)
     with pytest.raises(ClientError) as exc:
         s3.get_object(Bucket=bucket, Key="r", Range="bytes=2000-")
     assert error_code(exc) == (416, "InvalidRange")
+    assert exc.value.response["ResponseMetadata"]["HTTPHeaders"]["content-range"] == "bytes */1024"
+    with pytest.raises(ClientError) as exc:
+        s3.head_object(Bucket=bucket, Key="r", Range="bytes=1024-")
+    assert error_code(exc)[0] == 416
+    assert exc.value.response["ResponseMetadata"]["HTTPHeaders"]["content-range"] == "bytes */1024"
+    s3.put_object(Bucket=bucket, Key="empty", Body=b"")
+    with pytest.raises(ClientError) as exc:
+        s3.get_object(Bucket=bucket, Key="empty", Range="bytes=0-0")
+    assert error_code(exc) == (416, "InvalidRange")
+    assert exc.value.response["ResponseMetadata"]["HTTPHeaders"]["content-range"] == "bytes */0"
     whole = s3.get_object(Bucket=bucket, Key="r", Range="bytes=0-1,5-6")
     assert whole["ResponseMetadata"]["HTTPStatusCode"] == 200
     assert whole["Body"].read() == body
