@@ -20,7 +20,7 @@ from hamster.runtime import Runtime
 from hamster.s3.conditional import WriteConditions
 from hamster.s3.errors import S3Error
 from hamster.storage import PutRequest, Store
-from hamster.storage.blobs import blob_path
+from hamster.storage.blobs import blob_dir, blob_path
 from hamster.storage.copy import CopyRequest, NewMetadata
 from hamster.storage.multipart import CompleteRequest, NewUpload, PartRequest
 from hamster.storage.parts import CompletedPart
@@ -594,17 +594,28 @@ async def test_part_and_complete_durability_order(tmp_path: Path) -> None:
         log.clear()
         first = await part(store, upload, 1, b"one")
         blob = blob_path(first.blob_id)
-        # (The first blob of a new blobs/xx directory also syncs blobs/.)
-        assert [line for line in log if line != "sync_dir blobs"] == [
+        # The store's first blob: its new blobs/xx is synced into blobs/ first.
+        assert log == [
             f"create tmp/{first.blob_id}",
             f"write tmp/{first.blob_id}",
             f"sync tmp/{first.blob_id}",
+            f"makedirs {blob_dir(first.blob_id)}",
+            "sync_dir blobs",
             f"rename tmp/{first.blob_id} {blob}",
-            f"sync_dir {blob.rsplit('/', 1)[0]}",
+            f"sync_dir {blob_dir(first.blob_id)}",
             "meta sync " + repr(b"p/" + upload.upload_id.encode() + b"/00001"),
         ]
+        log.clear()
         again = await part(store, upload, 1, b"uno")
-        assert log[-2].startswith("meta sync") and log[-1] == f"remove {blob}"
+        assert blob_dir(again.blob_id) == blob_dir(first.blob_id)
+        assert [line for line in log if not line.startswith("write ")] == [
+            f"create tmp/{again.blob_id}",
+            f"sync tmp/{again.blob_id}",
+            f"rename tmp/{again.blob_id} {blob_path(again.blob_id)}",
+            f"sync_dir {blob_dir(again.blob_id)}",
+            "meta sync " + repr(b"p/" + upload.upload_id.encode() + b"/00001"),
+            f"remove {blob}",
+        ]
         p2 = await part(store, upload, 2, b"two")
         unused = await part(store, upload, 3, b"three")
         old = await store.put_object(PutRequest(bucket="bk", key="k"), BytesBody(b"old"))

@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from hamster.storage import PutRequest, Store
-from hamster.storage.blobs import blob_dir, blob_path, tmp_path
+from hamster.storage.blobs import BLOBS_DIR, blob_dir, blob_path, tmp_path
 from hamster.storage.fs import FileSystem, ReadableFile, RealFileSystem, WritableFile
 from hamster.storage.meta import LevelDBMetaStore, MetaStore
+from tests.patterns import pattern
 
 from .bodies import BytesBody
 from .conftest import make_runtime
@@ -56,6 +57,7 @@ class RecordingFS:
         await self.inner.sync_dir(path)
 
     async def makedirs(self, path: str) -> None:
+        self.log.append(f"makedirs {path}")
         await self.inner.makedirs(path)
 
     async def listdir(self, path: str) -> list[str]:
@@ -118,8 +120,9 @@ async def test_put_is_durable_before_commit_and_old_blob_goes_after(tmp_path: Pa
         first = await store.put_object(PutRequest(bucket="bk", key="k"), BytesBody(b"1" * 10))
         log.clear()
         second = await store.put_object(
-            PutRequest(bucket="bk", key="k"), BytesBody(b"2" * 3_000_000)
+            PutRequest(bucket="bk", key="k"), BytesBody(pattern(3_000_000, "second"))
         )
+        assert blob_dir(second.blob_id) == blob_dir(first.blob_id)  # no new directory
         b = second.blob_id
         assert [e for e in log if not e.startswith("write ")] == [
             f"create {tmp_path_of(b)}",
@@ -131,6 +134,38 @@ async def test_put_is_durable_before_commit_and_old_blob_goes_after(tmp_path: Pa
         ]
         writes = [e for e in log if e.startswith("write ")]
         assert len(writes) == 3  # 1 MiB chunks, not one write per body read
+    finally:
+        await store.close()
+
+
+async def test_the_first_blob_of_a_new_directory_makes_the_directory_durable(
+    tmp_path: Path,
+) -> None:
+    """A new blobs/xx is synced into blobs/ before the blob is renamed into it
+    and long before the record that points to it is committed: without that
+    sync the directory, and the acknowledged blob in it, can vanish in a crash."""
+    log: list[str] = []
+    store = await open_recorded(tmp_path / "d", log)
+    try:
+        await store.create_bucket("bk", "o", "us-east-1")
+        log.clear()
+        first = await store.put_object(PutRequest(bucket="bk", key="a"), BytesBody(b"first"))
+        b = first.blob_id
+        assert [e for e in log if not e.startswith("write ")] == [
+            f"create {tmp_path_of(b)}",
+            f"sync {tmp_path_of(b)}",
+            f"makedirs {blob_dir(b)}",
+            f"sync_dir {BLOBS_DIR}",
+            f"rename {tmp_path_of(b)} {blob_path(b)}",
+            f"sync_dir {blob_dir(b)}",
+            "meta sync b'o/bk\\x00a'",
+        ]
+        # The next blob in that directory: the directory is known, no second sync of blobs/.
+        log.clear()
+        second = await store.put_object(PutRequest(bucket="bk", key="b"), BytesBody(b"second"))
+        assert blob_dir(second.blob_id) == blob_dir(b)
+        dirs = [e for e in log if e.startswith(("makedirs", "sync_dir"))]
+        assert dirs == [f"sync_dir {blob_dir(b)}"]
     finally:
         await store.close()
 
