@@ -295,6 +295,10 @@ class Store:
         for path in ("", TMP_DIR, BLOBS_DIR):
             await fs.makedirs(path)
         await fs.sync_dir("")
+        # A blobs/xx that a killed process made but had not synced into blobs/
+        # yet is in the page cache only; BlobStore finds it and does not sync
+        # blobs/ for it again: make every entry of blobs/ durable now.
+        await fs.sync_dir(BLOBS_DIR)
         if meta is None:
             await fs.makedirs(META_DIR)
             meta = await LevelDBMetaStore.open(

@@ -3,14 +3,17 @@ the filesystem and metadata interfaces (also exercises injecting both)."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from hamster.storage import PutRequest, Store
-from hamster.storage.blobs import BLOBS_DIR, blob_dir, blob_path, tmp_path
+from hamster.storage.blobs import BLOBS_DIR, TMP_DIR, blob_dir, blob_path, tmp_path
 from hamster.storage.fs import FileSystem, ReadableFile, RealFileSystem, WritableFile
 from hamster.storage.meta import LevelDBMetaStore, MetaStore
+from sim.fs import SimDisk
+from sim.meta import SimMetaDisk
 from tests.patterns import pattern
 
 from .bodies import BytesBody
@@ -168,6 +171,52 @@ async def test_the_first_blob_of_a_new_directory_makes_the_directory_durable(
         assert dirs == [f"sync_dir {blob_dir(b)}"]
     finally:
         await store.close()
+
+
+async def test_open_makes_its_directories_durable_before_anything_else(tmp_path: Path) -> None:
+    """tmp/ and blobs/ are synced into the data directory, and blobs/ itself
+    (see the next test), before the first metadata write."""
+    log: list[str] = []
+    store = await open_recorded(tmp_path / "d", log)
+    try:
+        first_meta = next(i for i, e in enumerate(log) if e.startswith("meta "))
+        assert log[:first_meta] == [
+            "makedirs ",
+            f"makedirs {TMP_DIR}",
+            f"makedirs {BLOBS_DIR}",
+            "sync_dir ",
+            f"sync_dir {BLOBS_DIR}",
+        ]
+    finally:
+        await store.close()
+
+
+async def test_a_blob_directory_a_killed_process_left_unsynced_is_synced_at_open() -> None:
+    """A process killed between creating blobs/xx and syncing blobs/ leaves
+    that directory in the page cache only; the next process finds it there.
+    Before a record points into it, blobs/ must be synced, or a power loss
+    takes the directory and the acknowledged object with it. (On the
+    simulated disk a mount without a crash is a process restart.)"""
+    body = pattern(5000, "after-restart")
+    for seed in range(20):
+        disk, meta = SimDisk(random.Random(seed)), SimMetaDisk(random.Random(seed))
+        runtime = make_runtime()  # counter ids: every blob goes to blobs/00
+        killed = disk.mount()
+        await Store.open("", runtime, fs=killed, meta=meta.open())
+        await killed.makedirs(f"{BLOBS_DIR}/00")  # ...and the process is killed
+        store = await Store.open("", runtime, fs=disk.mount(), meta=meta.open())
+        await store.create_bucket("bk", "o", "us-east-1")
+        info = await store.put_object(PutRequest(bucket="bk", key="k"), BytesBody(body))
+        assert blob_dir(info.blob_id) == f"{BLOBS_DIR}/00"
+        disk.crash()  # power loss after the PUT was acknowledged
+        meta.crash()
+        store = await Store.open("", runtime, fs=disk.mount(), meta=meta.open())
+        try:
+            assert store.recovery.missing == [], f"seed {seed}: the acknowledged blob is gone"
+            async with await store.open_object("bk", "k") as reader:
+                assert b"".join([c async for c in reader.stream(0, reader.info.size)]) == body
+        finally:
+            await store.close()
 
 
 def tmp_path_of(blob_id: str) -> str:
