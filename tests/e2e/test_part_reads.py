@@ -125,8 +125,7 @@ def test_malformed_part_number_is_invalid_argument(
     with connect(daemon.host, daemon.port) as sock:
         sock.sendall(request_bytes("GET", path, headers))
         response = read_response(sock)
-    assert response.status == 400, response.body
-    assert b"<Code>InvalidArgument</Code>" in response.body
+    assert (response.status, response.error_code) == (400, "InvalidArgument"), response.body
     assert b"<ArgumentName>partNumber</ArgumentName>" in response.body
 
 
