@@ -325,6 +325,8 @@ UNSUPPORTED_CHECKSUM_ELEMENTS = (
     "ChecksumXXHASH128",
 )
 PART_NUMBER_DIGITS_MAX = 9
+# A decimal integer as S3's xs:int PartNumber (range checks are the caller's).
+_PART_NUMBER = re.compile(rf"-?[0-9]{{1,{PART_NUMBER_DIGITS_MAX}}}")
 
 
 @dataclass(frozen=True)
@@ -364,11 +366,7 @@ def parse_complete_multipart_upload(
     parts: list[CompletedPart] = []
     for part in children_named(root, "Part"):
         number_text = (child_text(part, "PartNumber") or "").strip()
-        if (
-            not number_text.isascii()
-            or not number_text.lstrip("-").isdigit()
-            or len(number_text) > PART_NUMBER_DIGITS_MAX
-        ):
+        if not _PART_NUMBER.fullmatch(number_text):
             raise S3Error("MalformedXML")
         etag = (child_text(part, "ETag") or "").strip()
         if len(etag) >= 2 and etag[0] == '"' and etag[-1] == '"':

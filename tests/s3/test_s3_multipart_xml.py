@@ -101,7 +101,63 @@ def test_malformed(body: bytes) -> None:
     assert e.value.code == "MalformedXML"
 
 
-def test_a_checksum_this_server_does_not_have() -> None:
+def one_part(number: str, etag: str = "e", extra: str = "") -> bytes:
+    return (
+        f"<CompleteMultipartUpload><Part><PartNumber>{number}</PartNumber>"
+        f"<ETag>{etag}</ETag>{extra}</Part></CompleteMultipartUpload>"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    "number", ["--5", "-", "5-", "X5", "+-5", "1 2", "\u0663", "1234567890", "-1234567890", ""]
+)
+def test_part_number_that_is_not_a_decimal_integer(number: str) -> None:
+    """MalformedXML (not a crash: ``--5`` used to pass the check and fail int())."""
+    with pytest.raises(S3Error) as e:
+        parse_complete_multipart_upload(one_part(number))
+    assert e.value.code == "MalformedXML"
+
+
+@pytest.mark.parametrize(
+    ("number", "parsed"),
+    [("1", 1), ("007", 7), ("123456789", 123456789), ("-5", -5), ("-123456789", -123456789)],
+)
+def test_part_numbers_out_of_range_are_the_callers_to_refuse(number: str, parsed: int) -> None:
+    assert parse_complete_multipart_upload(one_part(number)) == [CompletedPart(parsed, "e")]
+
+
+@pytest.mark.parametrize(
+    ("etag", "parsed"),
+    [('""', ""), ('"', '"'), ('"a', '"a'), ('a"', 'a"'), ('"a"', "a"), ('""a""', '"a"')],
+)
+def test_etag_loses_one_pair_of_quotes(etag: str, parsed: str) -> None:
+    assert parse_complete_multipart_upload(one_part("2", etag)) == [CompletedPart(2, parsed)]
+
+
+def test_part_checksums_in_order_and_empty_ones_kept() -> None:
+    body = one_part(
+        "3",
+        extra="<ChecksumSHA1> c2hhMQ== </ChecksumSHA1><ChecksumCRC32/>"
+        "<ChecksumCRC64NVME>Y3JjNjQ=</ChecksumCRC64NVME><Other>x</Other>",
+    )
+    assert parse_complete_multipart_upload(body) == [
+        CompletedPart(3, "e", (("SHA1", "c2hhMQ=="), ("CRC32", ""), ("CRC64NVME", "Y3JjNjQ=")))
+    ]
+
+
+@pytest.mark.parametrize(
+    "element",
+    ["ChecksumSHA512", "ChecksumMD5", "ChecksumXXHASH64", "ChecksumXXHASH3", "ChecksumXXHASH128"],
+)
+def test_a_checksum_this_server_does_not_have(element: str) -> None:
+    body = one_part("1", extra=f"<{element}>AAAA</{element}>")
+    with pytest.raises(S3Error) as e:
+        parse_complete_multipart_upload(body)
+    assert e.value.code == "InvalidRequest"
+    assert e.value.text == f"The {element} part checksum is not supported."
+
+
+def test_a_checksum_this_server_does_not_have_as_botocore_sends_it() -> None:
     body = botocore_body([{"PartNumber": 1, "ETag": "a", "ChecksumSHA512": "AAAA"}])
     with pytest.raises(S3Error) as e:
         parse_complete_multipart_upload(body)
