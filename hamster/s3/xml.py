@@ -113,7 +113,8 @@ def render(root: Element) -> bytes:
     """The UTF-8 document of `root`, with S3's XML prolog."""
     out: list[str] = []
     _write(root, out)
-    return PROLOG + "".join(out).encode("utf-8", errors="surrogatepass")
+    # escape_text leaves no surrogate in the text: every string encodes strictly.
+    return PROLOG + "".join(out).encode()
 
 
 def s3_root(name: str, *children: Element | str | None) -> Element:
@@ -184,8 +185,8 @@ def list_buckets_xml(
 
 def location_xml(location: str) -> bytes:
     """GetBucketLocation's answer; us-east-1 is the empty LocationConstraint, as S3 has it."""
-    value = "" if location in ("", US_EAST_1) else location
-    return render(el("LocationConstraint", value or None, attrs={"xmlns": S3_NS}))
+    value = None if location in ("", US_EAST_1) else location
+    return render(el("LocationConstraint", value, attrs={"xmlns": S3_NS}))
 
 
 def versioning_xml() -> bytes:
@@ -694,7 +695,7 @@ def _object_to_delete(element: ET.Element) -> ObjectToDelete:
                 "NotImplemented",
                 message=f"DeleteObjects with {name} is not supported by this server.",
             )
-    key = fields.get("Key", "")
+    key = fields.get("Key")
     if not key:
         raise S3Error("MalformedXML")
     return ObjectToDelete(key, fields.get("VersionId"), fields.get("ETag"))
