@@ -150,6 +150,8 @@ def test_directory_bucket_conditions_are_not_implemented(field: dict[str, Any]) 
     with pytest.raises(S3Error) as e:
         parse_delete_objects(body)
     assert e.value.code == "NotImplemented"
+    [name] = field
+    assert e.value.text == f"DeleteObjects with {name} is not supported by this server."
 
 
 def test_keys_are_not_stripped_and_cdata_counts() -> None:

@@ -245,6 +245,39 @@ def test_parse_refuses(body: bytes) -> None:
     assert info.value.status == 400
 
 
+def nested(depth: int, *, before: bytes = b"") -> bytes:
+    """`depth` elements, each inside the one before, after `before` in the first."""
+    return b"<r>" + before + b"<a>" * (depth - 1) + b"</a>" * (depth - 1) + b"</r>"
+
+
+def test_parse_depth_limit_is_32() -> None:
+    assert parse_xml(nested(32)).tag == "r"
+    with pytest.raises(S3Error) as info:
+        parse_xml(nested(33))
+    assert info.value.code == "MalformedXML"
+
+
+def test_parse_depth_counts_closed_elements_out() -> None:
+    """Depth is the nesting now, not the elements seen: siblings don't add up."""
+    siblings = b"<s><t/></s>" * 40
+    assert len(parse_xml(nested(32, before=siblings))) == 41
+    with pytest.raises(S3Error):
+        parse_xml(nested(33, before=siblings))
+    # After <c/> closes inside <r><b>, the next element is at depth 3 again.
+    assert parse_xml(b"<r><b><c/>" + b"<a>" * 30 + b"</a>" * 30 + b"</b></r>").tag == "r"
+    with pytest.raises(S3Error):
+        parse_xml(b"<r><b><c/>" + b"<a>" * 31 + b"</a>" * 31 + b"</b></r>")
+
+
+def test_parse_attributes() -> None:
+    root = parse_xml(
+        b'<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/" xmlns:x="urn:x" '
+        b'a="1" x:b="2"><Object k="v"/></Delete>'
+    )
+    assert root.attrib == {"a": "1", "{urn:x}b": "2"}
+    assert root[0].tag == "Object" and root[0].attrib == {"k": "v"}
+
+
 def test_parse_refuses_too_large() -> None:
     body = b"<Delete>" + b" " * 100 + b"</Delete>"
     parse_xml(body, max_bytes=len(body))
