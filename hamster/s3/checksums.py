@@ -32,7 +32,7 @@ from hamster.integrity import (
 from hamster.integrity import (
     HEADER_PREFIX as HEADER_PREFIX,
 )
-from hamster.s3.errors import S3Error
+from hamster.s3.errors import ERRORS, S3Error
 
 TYPE_HEADER = "x-amz-checksum-type"
 MODE_HEADER = "x-amz-checksum-mode"
@@ -54,10 +54,7 @@ UNSUPPORTED_MESSAGE = (
     "types: [" + ", ".join(ALGORITHMS) + "]"
 )
 TRAILER_UNSUPPORTED_MESSAGE = "The value specified in the x-amz-trailer header is not supported"
-MALFORMED_TRAILER_MESSAGE = (
-    "The request contained trailing data that was not well-formed or did not conform to "
-    "our published schema."
-)
+MALFORMED_TRAILER_MESSAGE = ERRORS["MalformedTrailerError"][1]
 
 
 def _algorithm_of(name: str) -> str | None:
@@ -68,7 +65,7 @@ def _algorithm_of(name: str) -> str | None:
 
 
 def malformed_trailer() -> S3Error:
-    return S3Error("MalformedTrailerError", MALFORMED_TRAILER_MESSAGE)
+    return S3Error("MalformedTrailerError")
 
 
 @dataclass(frozen=True)
