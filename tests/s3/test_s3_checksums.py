@@ -139,9 +139,21 @@ def test_refusals(headers: list[tuple[str, str]], expected: tuple[str, str]) -> 
     assert refusal(headers, trailers_allowed=True) == expected
 
 
+def test_empty_trailer_list_items_are_skipped() -> None:
+    """x-amz-trailer is a list header: empty elements are allowed (RFC 9110 §5.6.1)."""
+    for value in (", x-amz-checksum-crc32", "x-amz-checksum-crc32,", " ,, x-amz-checksum-crc32"):
+        wanted = checksums.parse_request([("x-amz-trailer", value)], trailers_allowed=True)
+        assert wanted == ChecksumRequest("CRC32", trailer="x-amz-checksum-crc32")
+    assert checksums.parse_request([("x-amz-trailer", " , ")], trailers_allowed=True) is None
+
+
 def test_trailer_on_a_body_without_trailers() -> None:
     headers = [("x-amz-trailer", "x-amz-checksum-crc32")]
-    assert refusal(headers) == ("MalformedTrailerError", checksums.MALFORMED_TRAILER_MESSAGE)
+    assert refusal(headers) == (
+        "MalformedTrailerError",
+        "The request contained trailing data that was not well-formed or did not conform "
+        "to our published schema.",
+    )
 
 
 def test_refusals_are_400() -> None:
@@ -187,3 +199,78 @@ def test_mode_enabled() -> None:
     assert checksums.mode_enabled([("x-amz-checksum-mode", " enabled ")])
     assert not checksums.mode_enabled([("x-amz-checksum-mode", "DISABLED")])
     assert not checksums.mode_enabled([])
+
+
+# --- CreateMultipartUpload's algorithm and type ------------------------------------
+
+ALGORITHM = "x-amz-checksum-algorithm"
+TYPE = "x-amz-checksum-type"
+
+
+def upload_refusal(headers: list[tuple[str, str]]) -> tuple[str, int, str]:
+    with pytest.raises(S3Error) as e:
+        checksums.parse_upload_checksum(headers)
+    return e.value.code, e.value.status, e.value.text
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "default", "other"),
+    [
+        ("CRC32", "COMPOSITE", "FULL_OBJECT"),
+        ("CRC32C", "COMPOSITE", "FULL_OBJECT"),
+        ("CRC64NVME", "FULL_OBJECT", None),
+        ("SHA1", "COMPOSITE", None),
+        ("SHA256", "COMPOSITE", None),
+    ],
+)
+def test_upload_checksum_types(algorithm: str, default: str, other: str | None) -> None:
+    """The default type is COMPOSITE but for CRC64NVME; both names read in any case."""
+    parse = checksums.parse_upload_checksum
+    assert parse([(ALGORITHM, algorithm)]) == (algorithm, default)
+    assert parse([(ALGORITHM, f" {algorithm.lower()} ")]) == (algorithm, default)
+    assert parse([(TYPE, default.lower()), (ALGORITHM, algorithm)]) == (algorithm, default)
+    if other is not None:
+        assert parse([(ALGORITHM, algorithm), (TYPE, f" {other.lower()}\t")]) == (algorithm, other)
+    else:
+        refused = "COMPOSITE" if default == "FULL_OBJECT" else "FULL_OBJECT"
+        assert upload_refusal([(ALGORITHM, algorithm), (TYPE, refused)]) == (
+            "InvalidRequest",
+            400,
+            f"The {refused} checksum type cannot be used with the "
+            f"{algorithm.lower()} checksum algorithm.",
+        )
+
+
+def test_upload_without_checksum() -> None:
+    assert checksums.parse_upload_checksum([]) is None
+    assert checksums.parse_upload_checksum([("x-amz-checksum-crc32", "AAAAAA==")]) is None
+    assert checksums.parse_upload_checksum([("content-type", "CRC32")]) is None
+
+
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        (
+            [(ALGORITHM, "MD5")],
+            "Checksum algorithm provided is unsupported. Please try again with any of the "
+            "valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]",
+        ),
+        (
+            [(ALGORITHM, "XXHASH64")],
+            "Checksum algorithm provided is unsupported. Please try again with any of the "
+            "valid types: [CRC32, CRC32C, CRC64NVME, SHA1, SHA256]",
+        ),
+        (
+            [(TYPE, "FULL_OBJECT")],
+            "The x-amz-checksum-type header can only be used with the "
+            "x-amz-checksum-algorithm header.",
+        ),
+        (
+            [(ALGORITHM, "CRC32"), (TYPE, "PARTIAL")],
+            "Value for x-amz-checksum-type header is invalid.",
+        ),
+        ([(TYPE, "")], "Value for x-amz-checksum-type header is invalid."),
+    ],
+)
+def test_upload_checksum_refusals(headers: list[tuple[str, str]], message: str) -> None:
+    assert upload_refusal(headers) == ("InvalidRequest", 400, message)

@@ -109,54 +109,6 @@ def test_combine_crc32_matches_zlib() -> None:
     assert value.value == zlib.crc32(a + b).to_bytes(4, "big")
 
 
-@pytest.mark.parametrize(
-    ("headers", "expected"),
-    [
-        ([], None),
-        ([("x-amz-checksum-algorithm", "crc32")], ("CRC32", "COMPOSITE")),
-        ([("x-amz-checksum-algorithm", "CRC64NVME")], ("CRC64NVME", "FULL_OBJECT")),
-        (
-            [("x-amz-checksum-algorithm", "CRC32C"), ("x-amz-checksum-type", "FULL_OBJECT")],
-            ("CRC32C", "FULL_OBJECT"),
-        ),
-        (
-            [("x-amz-checksum-algorithm", "SHA256"), ("x-amz-checksum-type", "composite")],
-            ("SHA256", "COMPOSITE"),
-        ),
-    ],
-)
-def test_parse_upload_checksum(
-    headers: list[tuple[str, str]], expected: tuple[str, str] | None
-) -> None:
-    assert checksums.parse_upload_checksum(headers) == expected
-
-
-@pytest.mark.parametrize(
-    ("headers", "message"),
-    [
-        ([("x-amz-checksum-algorithm", "MD5")], "Checksum algorithm provided is unsupported"),
-        ([("x-amz-checksum-type", "FULL_OBJECT")], "can only be used with the x-amz-checksum-al"),
-        (
-            [("x-amz-checksum-algorithm", "CRC64NVME"), ("x-amz-checksum-type", "COMPOSITE")],
-            "The COMPOSITE checksum type cannot be used with the crc64nvme checksum algorithm.",
-        ),
-        (
-            [("x-amz-checksum-algorithm", "SHA1"), ("x-amz-checksum-type", "FULL_OBJECT")],
-            "The FULL_OBJECT checksum type cannot be used with the sha1 checksum algorithm.",
-        ),
-        (
-            [("x-amz-checksum-algorithm", "CRC32"), ("x-amz-checksum-type", "PARTIAL")],
-            "Value for x-amz-checksum-type header is invalid.",
-        ),
-    ],
-)
-def test_parse_upload_checksum_refusals(headers: list[tuple[str, str]], message: str) -> None:
-    with pytest.raises(S3Error) as e:
-        checksums.parse_upload_checksum(headers)
-    assert e.value.code == "InvalidRequest"
-    assert message in e.value.text
-
-
 def test_parse_object_value() -> None:
     raw = b"\x01\x02\x03\x04"
     text = base64.b64encode(raw).decode()
