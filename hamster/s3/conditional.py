@@ -63,20 +63,21 @@ def check_read_conditions(
       etag: the object's ETag, quoted or not.
       last_modified_ns: the object's Last-Modified in nanoseconds.
     """
-    last_modified_s = last_modified_ns // NS_PER_S
+    # HTTP dates carry whole seconds: Last-Modified is compared truncated to its second.
+    last_modified = last_modified_ns - last_modified_ns % NS_PER_S
     if if_match is not None:
         if not etag_matches(if_match, etag):
             return PRECONDITION_FAILED
     elif if_unmodified_since is not None:
         since_ns = parse_http_date(if_unmodified_since)
-        if since_ns is not None and last_modified_s > since_ns // NS_PER_S:
+        if since_ns is not None and last_modified > since_ns:
             return PRECONDITION_FAILED
     if if_none_match is not None:
         if etag_matches(if_none_match, etag):
             return NOT_MODIFIED
     elif if_modified_since is not None:
         since_ns = parse_http_date(if_modified_since)
-        if since_ns is not None and last_modified_s <= since_ns // NS_PER_S:
+        if since_ns is not None and last_modified <= since_ns:
             return NOT_MODIFIED
     return None
 
