@@ -270,6 +270,60 @@ def test_copy_source_conditions() -> None:
     assert info.value.status == 412
 
 
+def copy_source(
+    if_match: str | None = None,
+    if_none_match: str | None = None,
+    if_modified_since: str | None = None,
+    if_unmodified_since: str | None = None,
+) -> None:
+    check_copy_source_conditions(
+        if_match=if_match,
+        if_none_match=if_none_match,
+        if_modified_since=if_modified_since,
+        if_unmodified_since=if_unmodified_since,
+        etag=f'"{E}"',
+        last_modified_ns=LM,
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "condition"),
+    [
+        ({"if_match": '"nope"'}, "x-amz-copy-source-If-Match"),
+        ({"if_match": '"nope"', "if_unmodified_since": AFTER}, "x-amz-copy-source-If-Match"),
+        ({"if_unmodified_since": BEFORE}, "x-amz-copy-source-If-Unmodified-Since"),
+        ({"if_none_match": E}, "x-amz-copy-source-If-None-Match"),
+        ({"if_none_match": "*", "if_modified_since": BEFORE}, "x-amz-copy-source-If-None-Match"),
+        ({"if_modified_since": SAME}, "x-amz-copy-source-If-Modified-Since"),
+        ({"if_match": E, "if_modified_since": AFTER}, "x-amz-copy-source-If-Modified-Since"),
+        ({"if_match": E, "if_none_match": E}, "x-amz-copy-source-If-None-Match"),
+        (
+            {"if_unmodified_since": BEFORE, "if_none_match": E},
+            "x-amz-copy-source-If-Unmodified-Since",
+        ),
+    ],
+)
+def test_copy_source_condition_named(kwargs: dict[str, str], condition: str) -> None:
+    """Every copy-source failure is 412 PreconditionFailed naming the header that failed."""
+    with pytest.raises(S3Error) as info:
+        copy_source(**kwargs)
+    assert (info.value.code, info.value.status) == ("PreconditionFailed", 412)
+    assert info.value.extra == {"Condition": condition}
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"if_match": E, "if_unmodified_since": BEFORE},
+        {"if_none_match": '"nope"', "if_modified_since": AFTER},
+        {"if_modified_since": BEFORE, "if_unmodified_since": SAME},
+    ],
+)
+def test_copy_source_conditions_that_hold(kwargs: dict[str, str]) -> None:
+    copy_source(**kwargs)
+
+
 # -- conditional writes -----------------------------------------------------------
 
 F = "0123456789abcdef0123456789abcdef-2"
