@@ -63,6 +63,7 @@ import base64
 import binascii
 import enum
 import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
@@ -254,6 +255,11 @@ def clamp_max_keys(requested: int) -> int:
     return min(requested, MAX_KEYS_MAX)
 
 
+# A decimal integer with at most int32's 10 significant digits (sign and leading
+# zeros allowed): what int() may read before the range is judged.
+_INT32_TEXT = re.compile(r"[-+]?0*[0-9]{1,10}")
+
+
 def parse_max_keys(
     text: str | None,
     *,
@@ -263,23 +269,26 @@ def parse_max_keys(
 ) -> int:
     """max-keys (or max-uploads …) as given, 0..2**31-1, before capping.
 
+    S3 reads it as a 32-bit integer: what is not one is "not an integer or
+    within integer range", a negative one is outside 0..2147483647.
+
     Raises:
-      S3Error("InvalidArgument"): not an integer (S3: "Provided max-keys not
-        an integer or within integer range"), or negative or over 2**31-1
-        ("Argument maxKeys must be an integer between 0 and 2147483647").
+      S3Error("InvalidArgument"): not a decimal integer, or one outside
+        -2**31..2**31-1 (S3: "Provided max-keys not an integer or within
+        integer range"), or negative ("Argument maxKeys must be an integer
+        between 0 and 2147483647").
     """
     if text is None:
         return default
     stripped = text.strip()
-    digits = stripped[1:] if stripped[:1] in ("-", "+") else stripped
-    if not digits or not digits.isascii() or not digits.isdigit() or len(digits) > 19:
+    value = int(stripped) if _INT32_TEXT.fullmatch(stripped) else None
+    if value is None or not -INT32_MAX - 1 <= value <= INT32_MAX:
         raise S3Error(
             "InvalidArgument",
             f"Provided {name} not an integer or within integer range",
             extra={"ArgumentName": name, "ArgumentValue": text},
         )
-    value = int(stripped)
-    if not 0 <= value <= INT32_MAX:
+    if value < 0:
         raise S3Error(
             "InvalidArgument",
             f"Argument {argument_name} must be an integer between 0 and {INT32_MAX}",

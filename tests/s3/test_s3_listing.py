@@ -194,10 +194,11 @@ def test_clamp_and_parse_max_keys() -> None:
         assert (e.value.code, e.value.status) == ("InvalidArgument", 400)
         assert e.value.extra == {"ArgumentName": "max-keys", "ArgumentValue": bad}
         assert e.value.text == "Provided max-keys not an integer or within integer range"
-    with pytest.raises(S3Error) as e:
+    with pytest.raises(S3Error) as e:  # beyond int32: not "within integer range"
         parse_max_keys(str(2**31))
     assert (e.value.code, e.value.status) == ("InvalidArgument", 400)
-    assert e.value.extra == {"ArgumentName": "maxKeys", "ArgumentValue": str(2**31)}
+    assert e.value.extra == {"ArgumentName": "max-keys", "ArgumentValue": str(2**31)}
+    assert e.value.text == "Provided max-keys not an integer or within integer range"
 
 
 def test_encoding_type() -> None:
