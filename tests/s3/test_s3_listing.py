@@ -16,10 +16,12 @@ from hamster.s3.listing import (
     Lister,
     Page,
     Start,
+    Step,
     clamp_max_keys,
     common_prefix,
     decode_token,
     encode_token,
+    encoder,
     parse_encoding_type,
     parse_max_keys,
     seek_bytes,
@@ -201,12 +203,84 @@ def test_clamp_and_parse_max_keys() -> None:
     assert e.value.text == "Provided max-keys not an integer or within integer range"
 
 
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("0", 0),
+        ("7", 7),
+        (" 7 ", 7),
+        ("+7", 7),
+        ("-0", 0),
+        ("0007", 7),
+        ("1000", 1000),
+        ("5000", 5000),  # capped later, by clamp_max_keys
+        ("2147483647", 2147483647),
+        ("000002147483647", 2147483647),
+    ],
+)
+def test_parse_max_keys(text: str, value: int) -> None:
+    assert parse_max_keys(text) == value
+
+
+NOT_AN_INTEGER = "Provided max-keys not an integer or within integer range"
+NEGATIVE = "Argument maxKeys must be an integer between 0 and 2147483647"
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "argument"),
+    [
+        ("", NOT_AN_INTEGER, "max-keys"),
+        ("x", NOT_AN_INTEGER, "max-keys"),
+        ("1.5", NOT_AN_INTEGER, "max-keys"),
+        ("1e3", NOT_AN_INTEGER, "max-keys"),
+        ("--1", NOT_AN_INTEGER, "max-keys"),
+        ("+-1", NOT_AN_INTEGER, "max-keys"),
+        ("\xb2", NOT_AN_INTEGER, "max-keys"),  # superscript two: isdigit(), not a digit
+        ("\u0663", NOT_AN_INTEGER, "max-keys"),  # ARABIC-INDIC THREE
+        ("2147483648", NOT_AN_INTEGER, "max-keys"),  # beyond int32: not "within integer range"
+        ("9999999999", NOT_AN_INTEGER, "max-keys"),
+        ("10000000000", NOT_AN_INTEGER, "max-keys"),
+        ("9" * 19, NOT_AN_INTEGER, "max-keys"),
+        ("9" * 30, NOT_AN_INTEGER, "max-keys"),
+        ("-2147483649", NOT_AN_INTEGER, "max-keys"),
+        ("-1", NEGATIVE, "maxKeys"),
+        ("-01", NEGATIVE, "maxKeys"),
+        ("-2147483648", NEGATIVE, "maxKeys"),
+    ],
+)
+def test_parse_max_keys_refusals(text: str, message: str, argument: str) -> None:
+    with pytest.raises(S3Error) as e:
+        parse_max_keys(text)
+    assert (e.value.code, e.value.status, e.value.text) == ("InvalidArgument", 400, message)
+    assert e.value.extra == {"ArgumentName": argument, "ArgumentValue": text}
+
+
+def test_parse_max_keys_names_its_parameter() -> None:
+    assert parse_max_keys(None, default=50) == 50
+    with pytest.raises(S3Error) as e:
+        parse_max_keys("x", name="max-uploads", argument_name="maxUploads")
+    assert e.value.text == "Provided max-uploads not an integer or within integer range"
+    assert e.value.extra == {"ArgumentName": "max-uploads", "ArgumentValue": "x"}
+    with pytest.raises(S3Error) as e:
+        parse_max_keys("-3", name="max-uploads", argument_name="maxUploads")
+    assert e.value.text == "Argument maxUploads must be an integer between 0 and 2147483647"
+    assert e.value.extra == {"ArgumentName": "maxUploads", "ArgumentValue": "-3"}
+
+
 def test_encoding_type() -> None:
     assert parse_encoding_type(None) is None
     assert parse_encoding_type("url") == "url"
-    with pytest.raises(S3Error) as e:
-        parse_encoding_type("URL")
-    assert e.value.code == "InvalidArgument"
+    for bad in ("URL", "", "url ", "base64"):
+        with pytest.raises(S3Error) as e:
+            parse_encoding_type(bad)
+        assert (e.value.code, e.value.status) == ("InvalidArgument", 400)
+        assert e.value.text == "Invalid Encoding Method specified in Request"
+        assert e.value.extra == {"ArgumentName": "encoding-type", "ArgumentValue": bad}
+
+
+def test_encoder() -> None:
+    assert encoder("url")("a b/é") == "a%20b/%C3%A9"
+    assert encoder(None)("a b/é") == "a b/é"
 
 
 def test_url_encoding_examples() -> None:
@@ -235,6 +309,48 @@ def test_token_examples() -> None:
         assert e.value.code == "InvalidArgument"
         assert e.value.text == "The continuation token provided is incorrect"
         assert e.value.extra == {"ArgumentName": "continuation-token"}
+
+
+@pytest.mark.parametrize(
+    ("marker", "token"),
+    [
+        ("", "Adr7UKY"),
+        ("a", "AdSU0kdh"),
+        ("é/", "AdveSq3DqS8"),
+        ("photos/2024/", "AX-cC_9waG90b3MvMjAyNC8"),
+        ("p/0W", "ATRS-d5wLzBX"),  # ends in X, needs no padding
+    ],
+)
+def test_tokens_are_stable(marker: str, token: str) -> None:
+    """Tokens outlive the server that issued them (a client pages on across a
+    restart or an upgrade): the format is pinned, version byte, check and all."""
+    assert encode_token(marker) == token
+    assert decode_token(token) == marker
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "Adr7UKY=",  # padded
+        "Adr7UKY==",
+        "Adr7UKZ",  # the same bytes, other unused low bits
+        "Adr7UK",  # one byte short
+        "Adr7",
+        "A",
+        "Bdr7UKY",  # another version byte
+        "AX-cC_9waG90b3MvMjAyNC9",  # marker changed, check not
+        "AX+cC/9waG90b3MvMjAyNC8",  # standard base64 alphabet
+        "Adr7UKY\u00e9",
+        "Ad r7UKY",
+    ],
+)
+def test_tokens_we_did_not_make(token: str) -> None:
+    with pytest.raises(S3Error) as e:
+        decode_token(token)
+    assert (e.value.code, e.value.text) == (
+        "InvalidArgument",
+        "The continuation token provided is incorrect",
+    )
 
 
 @given(st.text())
@@ -314,3 +430,78 @@ def test_equal_keys_are_separate_entries() -> None:
     assert lister.feed("k", ("k", 3)).action is Action.STOP
     page = lister.finish()
     assert page.contents == [("k", 1), ("k", 2)] and page.is_truncated
+
+
+def test_lister_without_marker_lists_from_the_first_key() -> None:
+    lister: Lister[str] = Lister(delimiter="/")
+    assert lister.start == Start("")
+    assert lister.feed("A/x", "A/x") == Step(Action.SEEK, "A/")
+    assert lister.feed("B", "B") == Step(Action.TAKE)
+    page = lister.finish()
+    assert (page.contents, page.common_prefixes) == (["B"], ["A/"])
+    assert (page.next_marker, page.last_is_prefix, page.is_truncated) == ("B", False, False)
+
+
+def test_lister_marks_the_last_entry() -> None:
+    def last(keys: list[str]) -> tuple[str | None, bool]:
+        lister: Lister[str] = Lister(delimiter="/", max_keys=5)
+        for key in keys:
+            lister.feed(key, key)
+        page = lister.finish()
+        return page.next_marker, page.last_is_prefix
+
+    assert last([]) == (None, False)
+    assert last(["a"]) == ("a", False)
+    assert last(["a", "b/1"]) == ("b/", True)
+    # A later key of the same common prefix (a caller that did not seek) adds nothing.
+    assert last(["a", "b/1", "b/2"]) == ("b/", True)
+    assert last(["a", "b/1", "b/2", "c"]) == ("c", False)
+
+
+def test_a_common_prefix_at_the_marker_was_listed_before() -> None:
+    """v1's NextMarker is the last common prefix: the next page starts after all of it,
+    and a caller that feeds its keys anyway gets SEEK, not the prefix again."""
+    lister: Lister[str] = Lister(delimiter="/", marker="a/")
+    assert lister.start == Start("a/", skip_under=True)
+    assert lister.feed("a/x", "a/x") == Step(Action.SEEK, "a/")
+    assert lister.feed("a/y", "a/y") == Step(Action.SEEK, "a/")
+    assert lister.feed("b/z", "b/z") == Step(Action.SEEK, "b/")
+    page = lister.finish()
+    assert (page.contents, page.common_prefixes) == ([], ["b/"])
+    # A marker inside a common prefix: that prefix is done too.
+    inside: Lister[str] = Lister(delimiter="/", marker="a/m")
+    assert inside.start == Start("a/", skip_under=True)
+    assert inside.feed("a/x", "a/x") == Step(Action.SEEK, "a/")
+    assert inside.finish().common_prefixes == []
+
+
+def test_lister_is_done_after_stop_and_after_finish() -> None:
+    lister: Lister[str] = Lister(max_keys=1)
+    assert lister.done is False
+    assert lister.feed("a", "a") == Step(Action.TAKE)
+    assert lister.done is False
+    assert lister.feed("b", "b") == Step(Action.STOP)
+    assert lister.done is True
+    with pytest.raises(AssertionError, match=r"^fed a key after the page was complete$"):
+        lister.feed("c", "c")
+    page = lister.finish()
+    assert (page.contents, page.is_truncated, page.next_marker) == (["a"], True, "a")
+    finished: Lister[str] = Lister()
+    finished.feed("a", "a")
+    assert finished.finish().contents == ["a"]
+    assert finished.done is True
+    with pytest.raises(AssertionError, match=r"^fed a key after the page was complete$"):
+        finished.feed("b", "b")
+    assert Lister(max_keys=0).done is True
+
+
+def test_lister_refuses_keys_out_of_order() -> None:
+    lister: Lister[str] = Lister()
+    lister.feed("A", "A")  # before any lower-case letter: the first key may be anything
+    lister.feed("b", "b")
+    lister.feed("b", "b")  # equal keys are allowed
+    with pytest.raises(AssertionError):
+        lister.feed("a", "a")
+    outside: Lister[str] = Lister(prefix="p")
+    with pytest.raises(AssertionError):
+        outside.feed("q", "q")
