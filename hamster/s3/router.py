@@ -136,88 +136,77 @@ class Route:
       target: service, bucket or object.
       keyword: the sub-resource keyword, None for none.
       op: the operation, None for an S3 operation Hamster does not implement.
-      name: AWS's operation name (for NotImplemented messages and tests).
       requires: query parameters that must be present.
       header: a header that must be present (``x-amz-copy-source``).
       absent: query parameters that must not be present.
+      unimplemented: AWS's name of the operation when `op` is None.
     """
 
     method: str
     target: Target
     keyword: str | None
     op: Op | None
-    name: str
     requires: tuple[str, ...] = ()
     header: str | None = None
     absent: tuple[str, ...] = ()
+    unimplemented: str = ""
 
-
-def _ok(
-    method: str,
-    target: Target,
-    keyword: str | None,
-    op: Op,
-    *,
-    requires: tuple[str, ...] = (),
-    header: str | None = None,
-    absent: tuple[str, ...] = (),
-) -> Route:
-    return Route(method, target, keyword, op, op.value, requires, header, absent)
-
-
-def _no(method: str, target: Target, keyword: str | None, name: str) -> Route:
-    return Route(method, target, keyword, None, name)
+    @property
+    def name(self) -> str:
+        """AWS's operation name (for NotImplemented messages and tests)."""
+        return self.op.value if self.op is not None else self.unimplemented
 
 
 _S, _B, _O = Target.SERVICE, Target.BUCKET, Target.OBJECT
 _COPY = "x-amz-copy-source"
 _MULTIPART = ("partNumber", "uploadId")
 
+# Plain data: the rows are Route values, no helper function runs to build them.
 ROUTES: tuple[Route, ...] = (
     # -- the service ----------------------------------------------------------
-    _ok("GET", _S, None, Op.ListBuckets),
+    Route("GET", _S, None, Op.ListBuckets),
     # -- buckets --------------------------------------------------------------
-    _ok("PUT", _B, None, Op.CreateBucket),
-    _ok("DELETE", _B, None, Op.DeleteBucket),
-    _ok("HEAD", _B, None, Op.HeadBucket),
-    _ok("GET", _B, None, Op.ListObjectsV2, requires=("list-type",)),
-    _ok("GET", _B, None, Op.ListObjects),
-    _ok("GET", _B, "location", Op.GetBucketLocation),
-    _ok("GET", _B, "versioning", Op.GetBucketVersioning),
-    _ok("GET", _B, "acl", Op.GetBucketAcl),
-    _ok("GET", _B, "versions", Op.ListObjectVersions),
-    _ok("GET", _B, "uploads", Op.ListMultipartUploads),
-    _ok("POST", _B, "delete", Op.DeleteObjects),
+    Route("PUT", _B, None, Op.CreateBucket),
+    Route("DELETE", _B, None, Op.DeleteBucket),
+    Route("HEAD", _B, None, Op.HeadBucket),
+    Route("GET", _B, None, Op.ListObjectsV2, requires=("list-type",)),
+    Route("GET", _B, None, Op.ListObjects),
+    Route("GET", _B, "location", Op.GetBucketLocation),
+    Route("GET", _B, "versioning", Op.GetBucketVersioning),
+    Route("GET", _B, "acl", Op.GetBucketAcl),
+    Route("GET", _B, "versions", Op.ListObjectVersions),
+    Route("GET", _B, "uploads", Op.ListMultipartUploads),
+    Route("POST", _B, "delete", Op.DeleteObjects),
     # -- objects --------------------------------------------------------------
-    _ok("PUT", _O, None, Op.UploadPartCopy, requires=_MULTIPART, header=_COPY),
-    _ok("PUT", _O, None, Op.UploadPart, requires=_MULTIPART),
-    _ok("PUT", _O, None, Op.CopyObject, header=_COPY, absent=_MULTIPART),
-    _ok("PUT", _O, None, Op.PutObject, absent=_MULTIPART),
-    _ok("GET", _O, None, Op.ListParts, requires=("uploadId",)),
-    _ok("GET", _O, None, Op.GetObject),
-    _ok("HEAD", _O, None, Op.HeadObject, absent=("uploadId",)),
-    _ok("DELETE", _O, None, Op.AbortMultipartUpload, requires=("uploadId",)),
-    _ok("DELETE", _O, None, Op.DeleteObject),
-    _ok("POST", _O, None, Op.CompleteMultipartUpload, requires=("uploadId",)),
-    _ok("POST", _O, "uploads", Op.CreateMultipartUpload),
-    _ok("GET", _O, "acl", Op.GetObjectAcl),
-    _ok("GET", _O, "tagging", Op.GetObjectTagging),
+    Route("PUT", _O, None, Op.UploadPartCopy, requires=_MULTIPART, header=_COPY),
+    Route("PUT", _O, None, Op.UploadPart, requires=_MULTIPART),
+    Route("PUT", _O, None, Op.CopyObject, header=_COPY, absent=_MULTIPART),
+    Route("PUT", _O, None, Op.PutObject, absent=_MULTIPART),
+    Route("GET", _O, None, Op.ListParts, requires=("uploadId",)),
+    Route("GET", _O, None, Op.GetObject),
+    Route("HEAD", _O, None, Op.HeadObject, absent=("uploadId",)),
+    Route("DELETE", _O, None, Op.AbortMultipartUpload, requires=("uploadId",)),
+    Route("DELETE", _O, None, Op.DeleteObject),
+    Route("POST", _O, None, Op.CompleteMultipartUpload, requires=("uploadId",)),
+    Route("POST", _O, "uploads", Op.CreateMultipartUpload),
+    Route("GET", _O, "acl", Op.GetObjectAcl),
+    Route("GET", _O, "tagging", Op.GetObjectTagging),
     # -- S3 has these; Hamster v0.1 answers 501 NotImplemented ----------------
-    _no("POST", _B, None, "PostObject"),
-    _no("OPTIONS", _B, None, "OptionsPreflight"),
-    _no("OPTIONS", _O, None, "OptionsPreflight"),
-    _no("PUT", _B, "acl", "PutBucketAcl"),
-    _no("PUT", _O, "acl", "PutObjectAcl"),
-    _no("PUT", _B, "versioning", "PutBucketVersioning"),
-    _no("GET", _O, "attributes", "GetObjectAttributes"),
-    _no("POST", _O, "restore", "RestoreObject"),
-    _no("POST", _O, "select", "SelectObjectContent"),
-    _no("PUT", _O, "renameObject", "RenameObject"),
-    _no("GET", _O, "torrent", "GetObjectTorrent"),
-    _no("GET", _B, "session", "CreateSession"),
-    _no("GET", _B, "policyStatus", "GetBucketPolicyStatus"),
+    Route("POST", _B, None, None, unimplemented="PostObject"),
+    Route("OPTIONS", _B, None, None, unimplemented="OptionsPreflight"),
+    Route("OPTIONS", _O, None, None, unimplemented="OptionsPreflight"),
+    Route("PUT", _B, "acl", None, unimplemented="PutBucketAcl"),
+    Route("PUT", _O, "acl", None, unimplemented="PutObjectAcl"),
+    Route("PUT", _B, "versioning", None, unimplemented="PutBucketVersioning"),
+    Route("GET", _O, "attributes", None, unimplemented="GetObjectAttributes"),
+    Route("POST", _O, "restore", None, unimplemented="RestoreObject"),
+    Route("POST", _O, "select", None, unimplemented="SelectObjectContent"),
+    Route("PUT", _O, "renameObject", None, unimplemented="RenameObject"),
+    Route("GET", _O, "torrent", None, unimplemented="GetObjectTorrent"),
+    Route("GET", _B, "session", None, unimplemented="CreateSession"),
+    Route("GET", _B, "policyStatus", None, unimplemented="GetBucketPolicyStatus"),
     *(
-        _no(method, _O, keyword, f"{verb}Object{name}")
+        Route(method, _O, keyword, None, unimplemented=f"{verb}Object{name}")
         for keyword, name in (
             ("tagging", "Tagging"),
             ("legal-hold", "LegalHold"),
@@ -228,7 +217,7 @@ ROUTES: tuple[Route, ...] = (
         and (method, keyword) != ("GET", "tagging")  # GetObjectTagging: always empty
     ),
     *(
-        _no(method, _B, keyword, f"{verb}{name}")
+        Route(method, _B, keyword, None, unimplemented=f"{verb}{name}")
         for keyword, name, methods in (
             ("accelerate", "BucketAccelerateConfiguration", "GP"),
             ("analytics", "BucketAnalyticsConfiguration", "GPD"),
@@ -316,23 +305,26 @@ def route(req: S3Request) -> Op:
     keyword = keywords[0] if keywords else None
 
     copy_source = req.header(_COPY) is not None
-    blocked = False  # a row of this method refused a parameter that is present
-    for r in ROUTES:
-        if r.target is not target or r.keyword != keyword or r.method != req.method:
-            continue
-        if any(not req.has_q(p) for p in r.requires):
-            continue
-        if r.header is not None and not copy_source:
-            continue
-        if any(req.has_q(p) for p in r.absent):
-            blocked = True
-            continue
-        if r.op is None:
-            raise S3Error("NotImplemented", f"{r.name} is not implemented by this server")
-        _check_arguments(req, r.op)
-        return r.op
+    # The rows of this method whose required parameters and header are present.
+    candidates = [
+        r
+        for r in ROUTES
+        if r.target is target
+        and r.keyword == keyword
+        and r.method == req.method
+        and all(req.has_q(p) for p in r.requires)
+        and (r.header is None or copy_source)
+    ]
+    usable = [r for r in candidates if not any(req.has_q(p) for p in r.absent)]
+    if usable:
+        first = usable[0]  # the table's order decides (UploadPartCopy before UploadPart)
+        if first.op is None:
+            raise S3Error("NotImplemented", f"{first.name} is not implemented by this server")
+        _check_arguments(req, first.op)
+        return first.op
 
-    if blocked or req.method == "OPTIONS":
+    # Every candidate refused a parameter that is present (HEAD ?uploadId).
+    if candidates or req.method == "OPTIONS":
         raise S3Error(
             "NotImplemented",
             f"{req.method} with these query parameters is not implemented by this server",
