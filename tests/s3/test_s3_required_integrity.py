@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from hamster import integrity
 from hamster.s3.errors import S3Error
-from hamster.s3.required_integrity import MISSING_MESSAGE, required_integrity
+from hamster.s3.required_integrity import MISSING_MESSAGE, parse_content_md5, required_integrity
 
 BODY = b"<Delete><Object><Key>k</Key></Object></Delete>"
 
@@ -51,6 +51,40 @@ def test_content_md5() -> None:
     )
     for bad in ("not base64!", base64.b64encode(b"short").decode()):
         assert refused([("content-md5", bad)]).code == "InvalidDigest"
+
+
+MD5 = hashlib.md5(BODY).digest()
+MD5_B64 = base64.b64encode(MD5).decode()
+
+
+def test_parse_content_md5() -> None:
+    assert parse_content_md5(None) is None
+    assert parse_content_md5(MD5_B64) == MD5
+    assert parse_content_md5(f" {MD5_B64}\t") == MD5
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "not base64!",
+        "",
+        base64.b64encode(MD5[:15]).decode(),
+        base64.b64encode(MD5 + b"\x00").decode(),
+        MD5.hex(),  # hex, not base64
+        MD5_B64[:4] + "!" + MD5_B64[4:],  # a character outside base64, dropped by a lax decoder
+        MD5_B64[:4] + " " + MD5_B64[4:],
+        MD5_B64.rstrip("="),  # unpadded
+    ],
+)
+def test_content_md5_that_is_not_base64_of_16_bytes(value: str) -> None:
+    with pytest.raises(S3Error) as e:
+        parse_content_md5(value)
+    assert (e.value.code, e.value.status, e.value.text) == (
+        "InvalidDigest",
+        400,
+        "The Content-MD5 you specified is not valid.",
+    )
+    assert e.value.extra == {"Content-MD5": value}
 
 
 @pytest.mark.parametrize("algorithm", integrity.ALGORITHMS)

@@ -169,6 +169,7 @@ def test_service_other_methods_are_405(method: str) -> None:
         route(parse_request(http, []))
     assert info.value.code == "MethodNotAllowed" and info.value.status == 405
     assert info.value.headers == {"Allow": "GET"}
+    assert info.value.extra == {"Method": method, "ResourceType": "SERVICE"}
 
 
 # Examples of operations S3 has and Hamster v0.1 does not.
@@ -240,6 +241,95 @@ def test_not_implemented(method: str, path: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("method", "path", "message"),
+    [
+        ("POST", "/", "PostObject is not implemented by this server"),
+        ("OPTIONS", "/", "OptionsPreflight is not implemented by this server"),
+        ("OPTIONS", "/k", "OptionsPreflight is not implemented by this server"),
+        ("GET", "/?cors", "GetBucketCors is not implemented by this server"),
+        ("DELETE", "/?website", "DeleteBucketWebsite is not implemented by this server"),
+        ("PUT", "/?acl", "PutBucketAcl is not implemented by this server"),
+        ("PUT", "/?tagging", "PutBucketTagging is not implemented by this server"),
+        (
+            "DELETE",
+            "/exampleobject?tagging",
+            "DeleteObjectTagging is not implemented by this server",
+        ),
+        ("PUT", "/k?legal-hold", "PutObjectLegalHold is not implemented by this server"),
+        ("GET", "/k?retention", "GetObjectRetention is not implemented by this server"),
+        ("PUT", "/k?acl", "PutObjectAcl is not implemented by this server"),
+        (
+            "POST",
+            "/k?select&select-type=2",
+            "SelectObjectContent is not implemented by this server",
+        ),
+        (
+            "HEAD",
+            "/k?uploadId=abc",
+            "HEAD with these query parameters is not implemented by this server",
+        ),
+        (
+            "PUT",
+            "/k?uploadId=abc",
+            "PUT with these query parameters is not implemented by this server",
+        ),
+        (
+            "OPTIONS",
+            "/?location",
+            "OPTIONS with these query parameters is not implemented by this server",
+        ),
+        (
+            "GET",
+            "/?tagging&acl&tagging",
+            "A request may name only one sub-resource; got acl, tagging",
+        ),
+        ("GET", "/k?location", "The ?location sub-resource is not implemented on this resource"),
+    ],
+)
+def test_not_implemented_says_what(method: str, path: str, message: str) -> None:
+    with pytest.raises(S3Error) as info:
+        route(req(method, path))
+    assert (info.value.code, info.value.status, info.value.text) == (
+        "NotImplemented",
+        501,
+        message,
+    )
+
+
+def test_route_names() -> None:
+    names = {(r.method, r.target, r.keyword, r.requires, r.header): r.name for r in ROUTES}
+    assert names["GET", Target.SERVICE, None, (), None] == "ListBuckets"
+    multipart = ("partNumber", "uploadId")
+    assert names["PUT", Target.OBJECT, None, multipart, "x-amz-copy-source"] == "UploadPartCopy"
+    assert names["POST", Target.BUCKET, None, (), None] == "PostObject"
+    assert names["GET", Target.BUCKET, "cors", (), None] == "GetBucketCors"
+    assert names["PUT", Target.OBJECT, "retention", (), None] == "PutObjectRetention"
+    for r in ROUTES:
+        assert r.name == (r.op.value if r.op is not None else r.unimplemented) != ""
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "headers", "op"),
+    [
+        ("PUT", "/k?partNumber=2&uploadId=u", COPY, Op.UploadPartCopy),
+        ("PUT", "/k?partNumber=2&uploadId=u", (), Op.UploadPart),
+        ("PUT", "/k", COPY, Op.CopyObject),
+        ("PUT", "/k", (), Op.PutObject),
+        ("GET", "/k?uploadId=u", (), Op.ListParts),
+        ("GET", "/k?partNumber=2", (), Op.GetObject),
+        ("DELETE", "/k?uploadId=u", (), Op.AbortMultipartUpload),
+        ("POST", "/k?uploadId=u", (), Op.CompleteMultipartUpload),
+        ("GET", "/?list-type=2", (), Op.ListObjectsV2),
+        ("GET", "/?acl&acl", (), Op.GetBucketAcl),  # one keyword, twice
+    ],
+)
+def test_rows_are_read_in_order(
+    method: str, path: str, headers: tuple[tuple[str, str], ...], op: Op
+) -> None:
+    assert route(req(method, path, headers)) is op
+
+
+@pytest.mark.parametrize(
     ("method", "path", "allow", "resource_type"),
     [
         ("PATCH", "/k", "GET, HEAD, PUT, DELETE", "OBJECT"),
@@ -288,10 +378,18 @@ def test_well_formed_version_id_is_no_such_version() -> None:
     assert info.value.extra == {"Key": "myObject", "VersionId": well_formed}
 
 
-def test_list_type_other_than_2_is_refused() -> None:
+@pytest.mark.parametrize(
+    ("query", "value"), [("list-type=3", "3"), ("list-type", ""), ("list-type=1", "1")]
+)
+def test_list_type_other_than_2_is_refused(query: str, value: str) -> None:
     with pytest.raises(S3Error) as info:
-        route(req("GET", "/?list-type=3"))
-    assert info.value.code == "InvalidArgument"
+        route(req("GET", "/?" + query))
+    assert (info.value.code, info.value.status, info.value.text) == (
+        "InvalidArgument",
+        400,
+        "Invalid List Type specified",
+    )
+    assert info.value.extra == {"ArgumentName": "list-type", "ArgumentValue": value}
 
 
 def test_copy_source_header_on_bucket_put_is_create_bucket() -> None:
