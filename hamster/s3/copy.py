@@ -105,12 +105,12 @@ def parse_copy_source(value: str) -> CopySource:
         ArgumentName ``x-amz-copy-source``.
     """
     raw = value.strip()
-    path, sep, query = raw.partition("?")
+    path, _, query = raw.partition("?")
     if path.startswith("/"):
         path = path[1:]
     try:
         decoded = percent_decode(path, plus_is_space=True)
-        params = parse_query(query) if sep else ()
+        params = parse_query(query)  # "" (no "?") has no parameters
     except S3Error:
         raise _argument("Invalid copy source encoding", value) from None
     bucket, _, key = decoded.partition("/")

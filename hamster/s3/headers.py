@@ -23,7 +23,8 @@ AWS_CHUNKED = "aws-chunked"
 
 def header_value(text: str) -> str:
     """Decoded text (from a URL) as a wire string: its UTF-8 bytes, one character each."""
-    return text.encode("utf-8", errors="surrogatepass").decode("latin-1")
+    # Decoded text holds no lone surrogate (percent_decode decodes strictly).
+    return text.encode().decode("latin-1")
 
 
 def stored_content_encoding(value: str | None) -> str | None:

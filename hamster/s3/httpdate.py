@@ -80,14 +80,15 @@ def _civil_from_days(days: int) -> tuple[int, int, int]:
 
 def _to_ns(year: int, month: int, day: int, hour: int, minute: int, second: int) -> int | None:
     """Nanoseconds of a UTC civil time, None if any field is out of range."""
-    if not (1 <= year <= 9999 and 1 <= month <= 12):
+    # Every form has four-digit years: at most 9999. Year 0 is none (datetime's MINYEAR is 1).
+    if not (year >= 1 and 1 <= month <= 12):
         return None
     if not (0 <= hour <= 23 and 0 <= minute <= 59 and 0 <= second <= 60):
         return None
     if not 1 <= day <= calendar.monthrange(year, month)[1]:
         return None
     second = min(second, 59)  # a leap second reads as the last second of its minute
-    epoch_s = calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
+    epoch_s = calendar.timegm((year, month, day, hour, minute, second))
     return epoch_s * NS_PER_S
 
 
@@ -144,7 +145,7 @@ def parse_iso8601(value: str) -> int | None:
     if base is None:
         return None
     fraction = m[7] or ""
-    return base + (int(fraction.ljust(9, "0")) if fraction else 0)
+    return base + int(fraction.ljust(9, "0"))  # no fraction: "000000000"
 
 
 def parse_amz_date(value: str) -> int | None:

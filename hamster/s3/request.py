@@ -145,8 +145,8 @@ def normalize_host(value: str) -> str:
     host = value.strip().lower()
     host = host.rpartition("@")[2]
     if host.startswith("["):
-        end = host.find("]")
-        return host[: end + 1] if end >= 0 else host
+        literal, close, _ = host.partition("]")  # an IPv6 literal ends at its first "]"
+        return literal + close
     name, colon, port = host.rpartition(":")
     if colon and (port == "" or port.isdigit()):
         host = name
@@ -155,16 +155,14 @@ def normalize_host(value: str) -> str:
 
 def _virtual_host_bucket(host: str, domains: Sequence[str]) -> str | None:
     """The bucket named by `host` under the longest matching domain, or None."""
-    best: str | None = None
-    best_len = -1
-    for domain in domains:
-        d = normalize_host(domain)
-        if not d:
-            continue
-        if host.endswith("." + d) and len(host) > len(d) + 1 and len(d) > best_len:
-            best = host[: -(len(d) + 1)]
-            best_len = len(d)
-    return best
+    matching = [
+        d
+        for d in map(normalize_host, domains)
+        if d and host.endswith("." + d) and len(host) > len(d) + 1
+    ]
+    if not matching:
+        return None
+    return host[: -(len(max(matching, key=len)) + 1)]
 
 
 def percent_decode(raw: str, *, plus_is_space: bool = False) -> str:
@@ -190,7 +188,7 @@ def percent_decode(raw: str, *, plus_is_space: bool = False) -> str:
             out += part[2:]
         data = bytes(out)
     try:
-        return data.decode("utf-8")
+        return data.decode()
     except UnicodeDecodeError:
         raise S3Error("InvalidURI") from None
 
@@ -199,8 +197,9 @@ def _latin1(raw: str) -> bytes:
     try:
         return raw.encode("latin-1")
     except UnicodeEncodeError:
-        # Not from a wire target; treat the text as already decoded characters.
-        return raw.encode("utf-8", errors="surrogatepass")
+        # Not from a wire target; treat the text as already decoded characters
+        # (UTF-8; a lone surrogate passes, to be refused as not UTF-8).
+        return raw.encode(errors="surrogatepass")
 
 
 def parse_query(raw_query: str) -> tuple[tuple[str, str], ...]:
