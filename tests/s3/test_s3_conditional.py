@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -149,6 +151,68 @@ def test_iso8601_round_trips_at_millisecond_resolution(ns: int) -> None:
 def test_format_iso8601() -> None:
     assert format_iso8601(1255369830 * S) == "2009-10-12T17:50:30.000Z"
     assert format_iso8601(1255369830 * S + 123_999_999) == "2009-10-12T17:50:30.123Z"
+
+
+def test_civil_dates_around_every_kind_of_leap_year_boundary() -> None:
+    """Every day of the years around the 4-, 100- and 400-year boundaries of the
+    Gregorian era 1600-03-01..2000-02-29 (and both era boundaries) formats as
+    datetime has it: each month end, each leap day, each kind of year."""
+    got, want = [], []
+    for start, end in ((1599, 1605), (1696, 1705), (1796, 1805), (1896, 1905), (1995, 2002)):
+        date = datetime.date(start, 1, 1)
+        days = (date - datetime.date(1970, 1, 1)).days
+        while date < datetime.date(end, 1, 1):
+            got.append(format_iso8601(days * 86_400 * S + 86_399_999_999_999)[:23])
+            want.append(date.isoformat() + "T23:59:59.999")
+            date += datetime.timedelta(days=1)
+            days += 1
+    assert got == want
+    for days in range(-3, 10):  # the weekday, around the epoch and around a leap day
+        for n in (days, days + 11_016):
+            date = datetime.date(1970, 1, 1) + datetime.timedelta(days=n)
+            want_http = date.strftime("%a, %d %b %Y 00:00:00 GMT")
+            assert format_http_date(n * 86_400 * S) == want_http
+
+
+@pytest.mark.parametrize(
+    ("text", "ns"),
+    [
+        ("Mon, 01 Jan 0001 00:00:00 GMT", -62135596800 * S),
+        ("Fri, 31 Dec 9999 23:59:59 GMT", 253402300799 * S),
+        ("Sun, 06 Nov 1994 08:49:60 GMT", 784111799 * S),  # a leap second: :59
+        ("Sun, 06 Nov 1994 23:59:59 GMT", 784166399 * S),
+        ("Thu, 29 Feb 2024 00:00:00 GMT", 1709164800 * S),
+    ],
+)
+def test_http_date_edges(text: str, ns: int) -> None:
+    assert parse_http_date(text) == ns
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Sat, 01 Jan 0000 00:00:00 GMT",  # there is no year 0
+        "Sun, 06 Nov 1994 08:49:61 GMT",
+        "Sun, 06 Nov 1994 08:60:37 GMT",
+        "Sun, 06 Nov 1994 24:00:00 GMT",
+        "Thu, 29 Feb 2023 00:00:00 GMT",
+        "Sun, 31 Nov 1994 08:49:37 GMT",
+        "Sun, 00 Nov 1994 08:49:37 GMT",
+    ],
+)
+def test_http_dates_out_of_range(text: str) -> None:
+    assert parse_http_date(text) is None
+
+
+def test_parse_iso8601_fractions() -> None:
+    base = 1255369830 * S
+    assert parse_iso8601("2009-10-12T17:50:30Z") == base
+    assert parse_iso8601("2009-10-12T17:50:30.5Z") == base + 500_000_000
+    assert parse_iso8601("2009-10-12T17:50:30.000Z") == base
+    assert parse_iso8601("2009-10-12T17:50:30.123456789Z") == base + 123_456_789
+    assert parse_iso8601("2009-10-12T17:50:60.25Z") == base + 29 * S + 250_000_000  # leap second
+    for bad in ("2009-10-12T17:50:30", "2009-10-12T17:50:30.Z", "2009-13-12T17:50:30Z", "x"):
+        assert parse_iso8601(bad) is None
 
 
 def test_parse_amz_date() -> None:

@@ -76,6 +76,42 @@ def test_invalid_bucket_names(name: str) -> None:
     assert info.value.extra == {"BucketName": name}
 
 
+LENGTH = "Bucket name must be between 3 and 63 characters long"
+CHARS = "Bucket name can only contain lowercase letters, numbers, periods and hyphens"
+ENDS = "Bucket name must begin and end with a letter or number"
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("", LENGTH),
+        ("ab", LENGTH),
+        ("a" * 64, LENGTH),
+        ("doc_example_bucket", CHARS),
+        ("DocExampleBucket", CHARS),
+        ("bucké", CHARS),
+        ("doc-example-bucket-", ENDS),
+        ("-doc-example-bucket", ENDS),
+        (".bucket", ENDS),
+        ("bucket.", ENDS),
+        ("my..bucket", "Bucket name must not contain two adjacent periods"),
+        ("my-.bucket", "Bucket name must not contain a period next to a hyphen"),
+        ("my.-bucket", "Bucket name must not contain a period next to a hyphen"),
+        ("192.168.5.4", "Bucket name must not be formatted as an IP address"),
+        ("xn--bucket", "Bucket name must not start with 'xn--'"),
+        ("sthree-bucket", "Bucket name must not start with 'sthree-'"),
+        ("amzn-s3-demo-bucket", "Bucket name must not start with 'amzn-s3-demo-'"),
+        ("bucket-s3alias", "Bucket name must not end with '-s3alias'"),
+        ("bucket--ol-s3", "Bucket name must not end with '--ol-s3'"),
+        ("bucket.mrap", "Bucket name must not end with '.mrap'"),
+        ("bucket--x-s3", "Bucket name must not end with '--x-s3'"),
+        ("bucket--table-s3", "Bucket name must not end with '--table-s3'"),
+    ],
+)
+def test_bucket_name_problem_says_which_rule(name: str, problem: str) -> None:
+    assert bucket_name_problem(name) == problem
+
+
 @given(st.from_regex(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]", fullmatch=True))
 def test_simple_dns_labels_are_valid(name: str) -> None:
     if name.startswith(("xn--", "sthree-", "amzn-s3-demo-")) or name.endswith(
@@ -117,7 +153,18 @@ def test_key_too_long(key: str, size: int) -> None:
 def test_empty_key_is_invalid() -> None:
     with pytest.raises(S3Error) as info:
         validate_key("")
-    assert info.value.status == 400
+    assert (info.value.code, info.value.status, info.value.text) == (
+        "InvalidArgument",
+        400,
+        "Object key must not be empty",
+    )
+    assert info.value.extra == {"ArgumentName": "key", "ArgumentValue": ""}
+
+
+def test_key_that_is_not_unicode_text_is_invalid_uri() -> None:
+    with pytest.raises(S3Error) as info:
+        validate_key("a\ud800b")
+    assert (info.value.code, info.value.status) == ("InvalidURI", 400)
 
 
 # -- ranges -----------------------------------------------------------------------

@@ -10,7 +10,13 @@ from hypothesis import strategies as st
 
 from hamster.http.messages import HttpRequest
 from hamster.s3.errors import S3Error
-from hamster.s3.request import S3Request, normalize_host, parse_query, parse_request
+from hamster.s3.request import (
+    S3Request,
+    normalize_host,
+    parse_query,
+    parse_request,
+    percent_decode,
+)
 
 DOMAINS = ("s3.example.com",)
 
@@ -104,6 +110,26 @@ def test_longest_domain_wins() -> None:
     assert (r.bucket, r.key, r.virtual_host) == ("b", "k", True)
 
 
+def test_longest_domain_wins_in_any_order() -> None:
+    for domains in (["s3.example.com", "example.com"], ["example.com", "s3.example.com"]):
+        r = parse_request(make("/k", "b.s3.example.com"), domains)
+        assert (r.bucket, r.key) == ("b", "k")
+    r = parse_request(make("/k", "b.example.com"), ["s3.example.com", "example.com"])
+    assert (r.bucket, r.key) == ("b", "k")
+
+
+def test_domains_that_name_nothing() -> None:
+    # An empty (or port-only) configured domain matches no host; the others still do.
+    r = parse_request(make("/k", "b.s3.example.com"), ["", ":9000", "s3.example.com"])
+    assert (r.bucket, r.key, r.virtual_host) == ("b", "k", True)
+    # A host that is the domain with an empty label in front names no bucket.
+    r = parse_request(make("/b/k", ".s3.example.com"), ["s3.example.com"])
+    assert (r.bucket, r.key, r.virtual_host) == ("b", "k", False)
+    # A one-letter domain is a domain.
+    r = parse_request(make("/k", "b.x"), ["x"])
+    assert (r.bucket, r.key, r.virtual_host) == ("b", "k", True)
+
+
 def test_no_domains_means_path_style() -> None:
     r = parse_request(make("/b/k", "b.s3.example.com"), [])
     assert (r.bucket, r.key, r.virtual_host) == ("b", "k", False)
@@ -192,6 +218,21 @@ def test_query_value_with_equals_sign() -> None:
     )
 
 
+def test_query_names_are_form_decoded_too() -> None:
+    assert parse_query("a+b=c+d&x%2By=%2B") == (("a b", "c d"), ("x+y", "+"))
+
+
+def test_percent_decode_of_text_that_is_not_a_wire_string() -> None:
+    """A wire string is latin-1 characters for bytes; other text is taken as
+    decoded characters (UTF-8), and a lone surrogate is not UTF-8."""
+    assert percent_decode("€%20x") == "€ x"
+    assert percent_decode("\xc3\xa9") == "é"  # a wire string: the UTF-8 bytes of é
+    for bad in ("é", "\ud800", "€\ud800"):
+        with pytest.raises(S3Error) as info:
+            percent_decode(bad)
+        assert info.value.code == "InvalidURI"
+
+
 def test_headers_and_method_carried() -> None:
     req = make("/b/k", method="PUT", headers=(("x-amz-meta-a", "1"), ("x-amz-meta-a", "2")))
     r = parse_request(req, DOMAINS)
@@ -213,6 +254,14 @@ def test_headers_and_method_carried() -> None:
         ("user@host:1", "host"),
         ("host:", "host"),
         ("", ""),
+        ("  Example.COM.:443 ", "example.com"),
+        ("[2001:DB8::1]:443", "[2001:db8::1]"),
+        ("[::1", "[::1"),  # unterminated: kept as it is
+        ("[::1]]:80", "[::1]"),  # the literal ends at its first "]"
+        ("a:b:80", "a:b"),  # the port is after the last colon
+        ("host:x", "host:x"),  # not a port
+        ("127", "127"),
+        ("u:p@[::1]:80", "[::1]"),
     ],
 )
 def test_normalize_host(value: str, expected: str) -> None:
