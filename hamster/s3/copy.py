@@ -117,7 +117,7 @@ def parse_copy_source(value: str) -> CopySource:
     if not bucket:
         raise _argument("Invalid copy source bucket name", value)
     if not key:
-        raise _argument("Invalid copy source object key", key)
+        raise _argument("Invalid copy source object key", value)
     version_id: str | None = None
     for name, param in params:
         if name == "versionId":
