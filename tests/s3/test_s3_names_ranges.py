@@ -236,6 +236,10 @@ def test_content_range() -> None:
     assert content_range(0, 99, 1234) == "bytes 0-99/1234"
     assert content_range(0, 0, 1) == "bytes 0-0/1"
     assert unsatisfied_content_range(1234) == "bytes */1234"
+    # A span that is not inside the object is a caller's bug, never a header.
+    for first, last, size in ((0, 1234, 1234), (5, 4, 10), (-1, 3, 10), (0, 0, 0)):
+        with pytest.raises(AssertionError):
+            content_range(first, last, size)
 
 
 sizes = st.integers(min_value=0, max_value=10**12)
