@@ -40,20 +40,20 @@ def parse_etag_list(header_value: str) -> list[str]:
     items: list[str] = []
     i = 0
     n = len(header_value)
-    while i < n:
+    while True:
         while i < n and header_value[i] in " \t,":
             i += 1
         if i >= n:
-            break
+            return items
         start = i
         if header_value.startswith("W/", i):
             i += 2
-        if i < n and header_value[i] == '"':
+        if header_value.startswith('"', i):
             close = header_value.find('"', i + 1)
-            if close < 0:
+            if close == -1:
                 # Unterminated quote: take the rest as an unquoted member.
                 items.append(unquote(header_value[start:].strip() + '"'))
-                break
+                return items
             items.append(header_value[i + 1 : close])
             i = close + 1
             # Skip anything up to the next separator (malformed trailing text).
@@ -61,12 +61,11 @@ def parse_etag_list(header_value: str) -> list[str]:
                 i += 1
         else:
             comma = header_value.find(",", i)
-            end = n if comma < 0 else comma
+            end = n if comma == -1 else comma
             member = header_value[start:end].strip()
             if member:
                 items.append(unquote(member))
             i = end
-    return items
 
 
 def etag_matches(header_value: str, etag: str) -> bool:
