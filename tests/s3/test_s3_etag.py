@@ -77,6 +77,10 @@ def test_unquote(etag: str, value: str) -> None:
         ('"a", "b, c', ["a", "b, c"]),
         ('W/"abc', ["abc"]),
         ('"a", W/"bc', ["a", "bc"]),
+        ('"a,", b', ["a,", "b"]),  # a quoted tag may end in a comma
+        ('",", ","', [",", ","]),
+        ("W/", [""]),  # a weak prefix without a tag reads as the empty tag
+        ('"a", W/', ["a", ""]),
     ],
 )
 def test_parse_etag_list(header: str, members: list[str]) -> None:

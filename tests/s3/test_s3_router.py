@@ -376,6 +376,11 @@ def test_well_formed_version_id_is_no_such_version() -> None:
         route(req("PUT", "/myObject?versionId=" + well_formed))
     assert info.value.code == "NoSuchVersion" and info.value.status == 404
     assert info.value.extra == {"Key": "myObject", "VersionId": well_formed}
+    # A bucket's operation names no key: Key is empty.
+    with pytest.raises(S3Error) as info:
+        route(req("GET", "/?versionId=" + well_formed))
+    assert info.value.code == "NoSuchVersion"
+    assert info.value.extra == {"Key": "", "VersionId": well_formed}
 
 
 @pytest.mark.parametrize(
