@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -131,19 +132,29 @@ async def test_a_failed_write_keeps_the_new_blobs(core: Core) -> None:
     assert await exists(core, old)
 
 
-async def test_a_failed_write_fails_the_store_until_it_restarts(core: Core) -> None:
+async def test_a_failed_write_fails_the_store_until_it_restarts(
+    core: Core, caplog: pytest.LogCaptureFixture
+) -> None:
     """A failed batch may still be in LevelDB's log (unreadable now, replayed
     at the next open): from then on what reads see is not what a restart
     will see, so every later transaction is refused with 503 and the server
-    is told to stop, once."""
+    is told to stop, once; the operator's log says why, once."""
     failures: list[BaseException] = []
     core.on_failure = failures.append
     watched(core).fail = True
-    with pytest.raises(OSError):
-        async with core.transaction() as batch:
-            batch.put(b"a", b"1")
+    with caplog.at_level(logging.CRITICAL, logger="hamster.storage"):
+        with pytest.raises(OSError):
+            async with core.transaction() as batch:
+                batch.put(b"a", b"1")
     assert len(failures) == 1 and isinstance(failures[0], OSError)
     assert core.failed is failures[0]
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (
+            logging.CRITICAL,
+            "metadata write failed (disk full): refusing writes; the server stops so that a "
+            "restart replays the metadata log and recovers",
+        )
+    ]
     watched(core).fail = False
     new = await new_blob(core, "new")
     body_ran = False
@@ -153,6 +164,9 @@ async def test_a_failed_write_fails_the_store_until_it_restarts(core: Core) -> N
                 body_ran = True
                 batch.delete(b"a")
         assert refused.value.code == "ServiceUnavailable" and refused.value.status == 503
+        assert refused.value.text == (
+            "A metadata write failed; this server refuses writes until it restarts."
+        )
     assert not body_ran
     assert len(watched(core).writes) == 1  # only the one that failed
     assert not await exists(core, new)  # refused before the write: its blob goes

@@ -200,3 +200,178 @@ def test_select_parts_checksums() -> None:
     # An upload that named no algorithm takes no part checksum.
     assert outcome(req(a, good), None) == "InvalidPart"
     assert outcome(req(a), None) == "ok"
+
+
+# --- the exact refusals (code, message, error details) -------------------------
+
+
+def shake(label: str, size: int) -> bytes:
+    """Position-dependent bytes of `size`, distinct per label."""
+    return hashlib.shake_256(label.encode()).digest(size)
+
+
+Answer = tuple[str, int, str, list[tuple[str, str]]]
+
+
+def refusal(excinfo: pytest.ExceptionInfo[S3Error]) -> Answer:
+    e = excinfo.value
+    return e.code, e.status, e.text, list((e.extra or {}).items())
+
+
+PART_NUMBER_TEXT = "Part number must be an integer between 1 and 10000, inclusive"
+CHECKSUM_TEXT = "Invalid Base64 or multiple checksums present in request"
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("0", "0"), ("10001", "10001"), ("x1", "x1"), (None, ""), ("", "")],
+)
+def test_bad_part_number_names_the_argument(text: str | None, value: str) -> None:
+    # S3: <ArgumentName>partNumber</ArgumentName><ArgumentValue>0</ArgumentValue>.
+    with pytest.raises(S3Error) as e:
+        parse_part_number(text)
+    assert refusal(e) == (
+        "InvalidArgument",
+        400,
+        PART_NUMBER_TEXT,
+        [("ArgumentName", "partNumber"), ("ArgumentValue", value)],
+    )
+
+
+def test_part_list_of_10000_parts_is_allowed_and_10001_is_not() -> None:
+    uploaded = {n: PartInfo(n, f"{n:032x}", 0, f"{n:032x}", 1) for n in range(1, 10_002)}
+    listed = [CompletedPart(n, f"{n:032x}") for n in range(1, 10_002)]
+
+    def select(parts: list[CompletedPart]) -> list[PartInfo]:
+        return select_parts(parts, uploaded, upload_id=UPLOAD, algorithm=None, min_part_bytes=0)
+
+    assert [p.part_number for p in select(listed[:10_000])] == list(range(1, 10_001))
+    with pytest.raises(S3Error) as e:
+        select(listed)
+    assert e.value.code == "MalformedXML"
+
+
+def select_refusal(
+    parts: list[CompletedPart],
+    uploaded: dict[int, PartInfo],
+    algorithm: str | None = None,
+    min_part_bytes: int = 10,
+) -> Answer:
+    with pytest.raises(S3Error) as e:
+        select_parts(
+            parts, uploaded, upload_id=UPLOAD, algorithm=algorithm, min_part_bytes=min_part_bytes
+        )
+    return refusal(e)
+
+
+def test_select_parts_refusal_details() -> None:
+    a, small, b = info(1, shake("a", 10)), info(2, shake("s", 9)), info(3, shake("b", 10))
+    uploaded = {1: a, 2: small, 3: b}
+    assert select_refusal([CompletedPart(0, a.etag)], uploaded) == (
+        "InvalidArgument",
+        400,
+        "PartNumber must be >= 1",
+        [],
+    )
+    assert select_refusal([req(b), req(a)], uploaded) == (
+        "InvalidPartOrder",
+        400,
+        "The list of parts was not in ascending order. Parts must be ordered by part number.",
+        [("UploadId", UPLOAD)],
+    )
+    # Every part but the last at least min_part_bytes: 9 of 10 is too small.
+    assert select_refusal([req(a), req(small), req(b)], uploaded) == (
+        "EntityTooSmall",
+        400,
+        "Your proposed upload is smaller than the minimum allowed object size.",
+        [
+            ("ProposedSize", "9"),
+            ("MinSizeAllowed", "10"),
+            ("PartNumber", "2"),
+            ("ETag", small.etag),
+        ],
+    )
+    # Exactly min_part_bytes is enough.
+    assert select_parts(
+        [req(a), req(b)], uploaded, upload_id=UPLOAD, algorithm=None, min_part_bytes=10
+    ) == [a, b]
+
+
+INVALID_PART_TEXT = (
+    "One or more of the specified parts could not be found. The part may not have been "
+    "uploaded, or the specified entity tag may not match the part's entity tag."
+)
+
+
+def test_part_checksum_refusal_details() -> None:
+    a = info(1, shake("a", 10), "CRC32")
+    assert a.checksum is not None
+    uploaded = {1: a}
+    good = ("CRC32", a.checksum.b64)
+    invalid_part = (
+        "InvalidPart",
+        400,
+        INVALID_PART_TEXT,
+        [("UploadId", UPLOAD), ("PartNumber", "1"), ("ETag", a.etag)],
+    )
+    bad_base64: Answer = ("InvalidArgument", 400, CHECKSUM_TEXT, [])
+    assert select_refusal([req(a, good, good)], uploaded, "CRC32") == bad_base64
+    assert select_refusal([req(a, good, good)], uploaded, None) == bad_base64
+    assert select_refusal([req(a, ("CRC32", "not base64!"))], uploaded, "CRC32") == bad_base64
+    # Base64 with a stray character is refused, not decoded around it.
+    stray = good[1][:2] + "!" + good[1][2:]
+    assert select_refusal([req(a, ("CRC32", stray))], uploaded, "CRC32") == bad_base64
+    # Valid base64 of the wrong length (3 bytes for a 4-byte CRC32).
+    assert select_refusal([req(a, ("CRC32", "AAAA"))], uploaded, "CRC32") == bad_base64
+    assert select_refusal([req(a, good)], uploaded, None) == invalid_part
+    assert select_refusal([req(a, ("CRC32", "AAAAAA=="))], uploaded, "CRC32") == invalid_part
+    assert select_refusal([req(a)], uploaded, "CRC32") == (
+        "InvalidRequest",
+        400,
+        "The upload was created using a crc32 checksum. The complete request must include "
+        "the checksum for each part. It was missing for part 1 in the request.",
+        [],
+    )
+    sha1 = base64.b64encode(shake("sha1", 20)).decode()
+    assert select_refusal([req(a, ("SHA1", sha1))], uploaded, "CRC32") == (
+        "BadDigest",
+        400,
+        "The sha1 you specified for part 1 did not match what we received.",
+        [],
+    )
+
+
+def test_part_checksum_is_compared_with_the_stored_algorithm_and_value() -> None:
+    data = shake("p", 10)
+    crc32 = integrity.compute("CRC32", data)
+    sent = ("CRC32", base64.b64encode(crc32).decode())
+    named = CompletedPart(1, "e" * 32, (sent,))
+    # The same 4 bytes stored as a CRC32C, or no checksum stored: not that part.
+    for stored in (ChecksumValue("CRC32C", crc32), None):
+        uploaded = {1: PartInfo(1, "b" * 32, 10, "e" * 32, 1, stored)}
+        assert select_refusal([named], uploaded, "CRC32") == (
+            "InvalidPart",
+            400,
+            INVALID_PART_TEXT,
+            [("UploadId", UPLOAD), ("PartNumber", "1"), ("ETag", "e" * 32)],
+        )
+    uploaded = {1: PartInfo(1, "b" * 32, 10, "e" * 32, 1, ChecksumValue("CRC32", crc32))}
+    assert select_parts([named], uploaded, upload_id=UPLOAD, algorithm="CRC32") == [uploaded[1]]
+
+
+def test_object_checksum_refuses_parts_of_another_algorithm_or_type() -> None:
+    """The object's checksum is only ever made of the upload's own algorithm
+    (a part of another would give a wrong checksum, silently)."""
+    crc32 = [info(1, shake("a", 10), "CRC32"), info(2, shake("b", 3), "CRC32")]
+    mixed = [crc32[0], info(2, shake("b", 3), "CRC32C")]
+    unchecked = [crc32[0], PartInfo(2, "b" * 32, 3, "e" * 32, 1, None)]
+    sha1 = [info(1, shake("a", 10), "SHA1")]
+    for algorithm, checksum_type, parts in [
+        ("CRC32", "COMPOSITE", mixed),
+        ("CRC32", "FULL_OBJECT", mixed),
+        ("CRC32", "FULL_OBJECT", unchecked),
+        ("CRC32", None, crc32),  # a type is named with an algorithm
+        ("SHA1", "FULL_OBJECT", sha1),  # FULL_OBJECT is a CRC's only
+    ]:
+        with pytest.raises(AssertionError):
+            object_checksum(algorithm, checksum_type, parts)
