@@ -172,7 +172,9 @@ def authenticate(
         raise S3Error("AccessDenied")
     if len(authorization) > 1:
         raise _malformed("more than one Authorization header")
-    if authorization[0].strip().partition(" ")[0] == sigv2.SCHEME:
+    # Only HTTP's whitespace (SP, HTAB) may surround the scheme, in both verifiers:
+    # str.strip() would also take a no-break space (byte A0) that sigv2 keeps.
+    if authorization[0].strip(" \t").partition(" ")[0] == sigv2.SCHEME:
         access_key = sigv2.verify_header(
             method=method,
             raw_path=raw_path,
@@ -204,7 +206,7 @@ def _authenticate_header(
     region: str,
     service: str,
 ) -> AuthResult:
-    scheme, _, rest = authorization.strip().partition(" ")
+    scheme, _, rest = authorization.strip(" \t").partition(" ")
     if scheme != sigv4.ALGORITHM:
         raise _unsupported_mechanism()
     fields = _parse_components(rest)

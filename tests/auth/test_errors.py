@@ -209,6 +209,22 @@ def test_other_schemes_are_refused_as_unsupported(authorization: str) -> None:
     )
 
 
+@pytest.mark.parametrize("sigv2", [True, False], ids=["AWS", "AWS4-HMAC-SHA256"])
+def test_a_no_break_space_before_the_scheme_is_part_of_it(sigv2: bool) -> None:
+    """Byte A0 is not HTTP whitespace: ``\\xa0AWS`` is no scheme we know. (The SigV2
+    form crashed: the dispatch stripped the A0, the SigV2 verifier did not, and its
+    assertion became a 500.)"""
+    signed = _get()
+    value = f"AWS {b.ACCESS_KEY}:c2lnbmF0dXJl" if sigv2 else b.header(signed, "authorization")
+    error = _refused(_with_authorization(signed, "\xa0" + value))
+    assert (error.code, error.status, error.text) == (
+        "InvalidRequest",
+        400,
+        "The authorization mechanism you have provided is not supported. "
+        "Please use AWS4-HMAC-SHA256.",
+    )
+
+
 ONE_MECHANISM = (
     "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, "
     "Signature query string parameter or the Authorization header should be specified"
