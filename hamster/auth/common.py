@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import calendar
 import datetime
-import email.utils
 import re
 from collections.abc import Callable
 
@@ -40,23 +39,67 @@ def parse_amz_date_s(text: str) -> int | None:
     if match is None:
         return None
     year, month, day, hour, minute, second = (int(g) for g in match.groups())
+    return _utc_seconds(year, month, day, hour, minute, second)
+
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTH = f"(?P<month>{'|'.join(_MONTHS)})"
+_CLOCK = "(?P<hour>[0-9]{2}):(?P<minute>[0-9]{2}):(?P<second>[0-9]{2})"
+_DAY_NAME = "(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
+# The three forms of RFC 9110 (RFC 2616) that S3 documents for Date, the first also
+# with a numeric zone as S3 takes it: botocore sends "GMT", email.utils "-0000",
+# s3cmd "+0000". Case, spacing and digits exactly so (email.utils' lenient parser
+# took "x,Wed, 01 May 2024 12:00:00 GMT" and two Date headers joined by a comma).
+_HTTP_DATES = (
+    re.compile(
+        rf"{_DAY_NAME}, (?P<day>[0-9]{{2}}) {_MONTH} (?P<year>[0-9]{{4}}) {_CLOCK} "
+        "(?P<zone>GMT|[+-][0-9]{4})"
+    ),
+    re.compile(
+        "(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), "
+        rf"(?P<day>[0-9]{{2}})-{_MONTH}-(?P<year>[0-9]{{2}}) {_CLOCK} GMT"
+    ),
+    re.compile(rf"{_DAY_NAME} {_MONTH} (?P<day> [0-9]|[0-9]{{2}}) {_CLOCK} (?P<year>[0-9]{{4}})"),
+)
+
+
+def parse_http_date_s(text: str) -> int | None:
+    """Seconds since the epoch of a ``Date`` header: RFC 1123 (``GMT`` or a numeric
+    zone), RFC 850 (a two-digit year is 1970-2069) or asctime; None otherwise."""
+    for pattern in _HTTP_DATES:
+        match = pattern.fullmatch(text)
+        if match is not None:
+            break
+    else:
+        return None
+    fields = match.groupdict()
+    year = int(fields["year"])
+    if len(fields["year"]) == 2:
+        year += 1900 if year >= 70 else 2000
+    seconds = _utc_seconds(
+        year,
+        _MONTHS.index(fields["month"]) + 1,
+        int(fields["day"]),
+        int(fields["hour"]),
+        int(fields["minute"]),
+        int(fields["second"]),
+    )
+    zone = fields.get("zone", "GMT")  # RFC 850 says GMT, asctime means it
+    if seconds is None or zone == "GMT":
+        return seconds
+    offset_s = int(zone[1:3]) * 3600 + int(zone[3:5]) * 60
+    return seconds - offset_s if zone[0] == "+" else seconds + offset_s
+
+
+def _utc_seconds(
+    year: int, month: int, day: int, hour: int, minute: int, second: int
+) -> int | None:
+    """Seconds since the epoch of a UTC calendar time, None if no such time exists."""
     try:
         datetime.datetime(year, month, day, hour, minute, second)
     except ValueError:
         return None
     return calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0))
-
-
-def parse_http_date_s(text: str) -> int | None:
-    """Seconds since the epoch of a ``Date`` header as clients send it (RFC 1123,
-    RFC 850, asctime; a numeric zone accepted as well as GMT), None if unreadable."""
-    try:
-        parsed = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=datetime.UTC)
-    return int(parsed.timestamp())
 
 
 def amz_date(seconds: int) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import calendar
+import datetime
+import email.utils
 import hashlib
 import hmac
 import time
@@ -183,14 +185,81 @@ def test_iso_seconds_beyond_year_9999_is_the_number() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "yesterday", "Wed, 01 May 2024", "Wed, 32 May 2024 12:00:00 GMT"]
+    ("text", "seconds"),
+    [
+        ("Wed, 01 May 2024 12:00:00 -0130", MAY_FIRST_NOON + 5400),
+        ("Wed, 01 May 2024 12:00:00 +0545", MAY_FIRST_NOON - 20700),
+        ("Thursday, 01-Jan-70 00:00:00 GMT", 0),
+        ("Sunday, 31-Dec-69 23:59:59 GMT", calendar.timegm((2069, 12, 31, 23, 59, 59, 0, 0, 0))),
+        ("Wed May 01 12:00:00 2024", MAY_FIRST_NOON),
+        ("Thu Feb 29 00:00:00 2024", calendar.timegm((2024, 2, 29, 0, 0, 0, 0, 0, 0))),
+    ],
+)
+def test_http_date_zones_and_years(text: str, seconds: int) -> None:
+    assert common.parse_http_date_s(text) == seconds
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "yesterday",
+        "Wed, 01 May 2024",
+        "Wed, 32 May 2024 12:00:00 GMT",
+        "Wed, 31 Apr 2024 12:00:00 GMT",
+        "Wed, 01 May 2024 24:00:00 GMT",
+        "Wed, 01 May 2024 12:60:00 GMT",
+        "x,Wed, 01 May 2024 12:00:00 GMT",
+        "Wed, 01 May 2024 12:00:00 GMT,Wed, 01 May 2024 12:00:00 GMT",  # two Date headers
+        "Wed, 01 May 2024 12:00:00 GMT,",
+        "Wed, 01 May 2024 12:00:00 GMTX",
+        "Wed, 01 May 2024 12:00:00 GMT\xa0",
+        " Wed, 01 May 2024 12:00:00 GMT",
+        "Wed, 1 May 2024 12:00:00 GMT",
+        "Wed,  01 May 2024 12:00:00 GMT",
+        "wed, 01 may 2024 12:00:00 gmt",
+        "01 May 2024 12:00:00 GMT",
+        "Wed, 01 May 2024 12:00:00",
+        "Wed, 01 May 2024 12:00:00 UTC",
+        "Wed, 01 May 2024 12:00:00 +02",
+        "Wed, 01 May 24 12:00:00 GMT",
+        "Wed, 01 Mai 2024 12:00:00 GMT",
+        "Wednesday, 01-May-2024 12:00:00 GMT",
+        "Wed, 01-May-24 12:00:00 GMT",
+        "Wednesday, 01-May-24 12:00:00 +0000",
+        "Wed May 1 12:00:00 2024",
+        "Wed May  1 12:00:00 2024 GMT",
+        "Wed, 01 May 2024 12:00:00 GMT\r\n",
+    ],
 )
 def test_unreadable_http_dates(text: str) -> None:
     assert common.parse_http_date_s(text) is None
 
 
+ANY_SECOND = st.integers(
+    min_value=0, max_value=calendar.timegm((9999, 12, 31, 23, 59, 59, 0, 0, 0))
+)
+
+
 @settings(max_examples=200, deadline=None)
-@given(st.integers(min_value=0, max_value=calendar.timegm((9999, 12, 31, 23, 59, 59, 0, 0, 0))))
+@given(seconds=ANY_SECOND, offset_min=st.integers(min_value=-24 * 60 + 1, max_value=24 * 60 - 1))
+def test_http_dates_as_clients_write_them(seconds: int, offset_min: int) -> None:
+    """botocore (formatdate usegmt), email.utils' default (-0000), a numeric zone
+    (s3cmd's +0000 among them), asctime and RFC 850 all name the same second."""
+    assert common.parse_http_date_s(email.utils.formatdate(seconds, usegmt=True)) == seconds
+    assert common.parse_http_date_s(email.utils.formatdate(seconds)) == seconds
+    moment = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
+    if moment.year < 9999:  # the zone's local time stays within datetime's range
+        local = moment.astimezone(datetime.timezone(datetime.timedelta(minutes=offset_min)))
+        assert common.parse_http_date_s(email.utils.format_datetime(local)) == seconds
+    assert common.parse_http_date_s(time.asctime(moment.timetuple())) == seconds
+    if 1970 <= moment.year <= 2069:
+        rfc850 = moment.strftime("%A, %d-%b-%y %H:%M:%S GMT")
+        assert common.parse_http_date_s(rfc850) == seconds
+
+
+@settings(max_examples=200, deadline=None)
+@given(ANY_SECOND)
 def test_amz_date_round_trips(seconds: int) -> None:
     text = common.amz_date(seconds)
     assert common.parse_amz_date_s(text) == seconds
