@@ -233,7 +233,17 @@ def test_data_after_the_end() -> None:
     auth = _auth(STREAMING_UNSIGNED_TRAILER, 2)
     body = _unsigned([b"ab"])
     assert _decode(auth, body + b"\r\n\r\n")[0] == b"ab"  # stray CRLFs after the end: tolerated
-    for junk in (b"x", b"\r\n0\r\n", b" "):
+    decoder = AwsChunkedDecoder(auth)
+    assert decoder.done is False
+    assert [decoder.feed(piece) for piece in (body, b"\r\n", b"", b"\n\r")] == [
+        b"ab",
+        b"",
+        b"",
+        b"",
+    ]
+    decoder.finish()
+    assert decoder.done is True
+    for junk in (b"x", b"X", b"\r\n0\r\n", b" ", b"\t"):
         error, _ = _refusal(auth, body, junk, finish=False)
         assert _what(error) == _malformed("data after the end of the aws-chunked body")
 

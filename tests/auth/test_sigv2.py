@@ -6,6 +6,7 @@ import base64
 import calendar
 import datetime
 import hashlib
+import hmac
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -983,14 +984,6 @@ def test_malformed_header_is_invalid_argument(value: str) -> None:
     assert error.extra == {"ArgumentName": "Authorization", "ArgumentValue": value}
 
 
-def test_two_spaces_after_scheme_is_invalid_argument() -> None:
-    req = sign_header("GET", "/bucket/k")
-    value = header(req, "authorization").replace("AWS ", "AWS  ")
-    error = refused(with_header(req, "authorization", value))
-    assert error.code == "InvalidArgument"
-    assert "one and only one ' ' (space) required" in error.text
-
-
 def test_unknown_key_is_invalid_access_key_id() -> None:
     for req in (sign_header("GET", "/bucket/k"), sign_query("GET", "/bucket/k")):
         error = refused(req, secrets=lambda _k: None)
@@ -998,11 +991,21 @@ def test_unknown_key_is_invalid_access_key_id() -> None:
         assert error.extra == {"AWSAccessKeyId": ACCESS_KEY}
 
 
+TOKEN_TEXT = (
+    "Temporary security credentials (x-amz-security-token) are not supported by "
+    "this server; sign with a long-term access key."
+)
+
+
 def test_session_token_is_refused() -> None:
-    req = sign_header("GET", "/bucket/k", "", [("x-amz-security-token", "tok")])
-    assert refused(req).code == "InvalidAccessKeyId"
-    presigned = sign_query("GET", "/bucket/k", "", [("x-amz-security-token", "tok")])
-    assert refused(presigned).code == "InvalidAccessKeyId"
+    header_signed = sign_header("GET", "/bucket/k", "", [("x-amz-security-token", "tok")])
+    in_query = sign_query("GET", "/bucket/k", "", [("x-amz-security-token", "tok")])
+    sent = sign_query("GET", "/bucket/k", "", [("x-amz-security-token", "tok")], send_headers=True)
+    assert "x-amz-security-token=tok" in in_query.raw_query
+    for req in (header_signed, in_query, sent):
+        error = refused(req)
+        assert (error.code, error.status, error.text) == ("InvalidAccessKeyId", 403, TOKEN_TEXT)
+        assert error.extra == {"AWSAccessKeyId": ACCESS_KEY}
 
 
 def test_mismatch_names_the_string_to_sign_like_s3() -> None:
@@ -1084,3 +1087,147 @@ def test_header_and_sigv2_query_together_is_invalid_argument() -> None:
 def test_result_is_unsigned_payload() -> None:
     assert verify(sign_header("PUT", "/bucket/k")).payload == sigv4.UNSIGNED_PAYLOAD
     assert verify(sign_query("PUT", "/bucket/k")).payload == sigv4.UNSIGNED_PAYLOAD
+
+
+def _presigned_with_plus() -> Request:
+    """A presigned request whose base64 Signature holds a '+' (the first of a few keys)."""
+    for index in range(200):
+        req = sign_query("GET", f"/bucket/k{index}")
+        if "+" in query_value(req, "Signature"):
+            return req
+    raise AssertionError("no signature with a '+'")
+
+
+def test_presigned_signature_plus_decoded_as_a_space_is_a_plus() -> None:
+    req = _presigned_with_plus()
+    signature = query_value(req, "Signature")
+    spaced = with_query(req, "Signature", percent_encode(signature.replace("+", " "), safe=""))
+    assert verify(spaced).access_key == ACCESS_KEY
+    error = mismatch(with_query(req, "Signature", percent_encode(signature.replace("+", "-"))))
+    assert error.extra is not None and error.extra["SignatureProvided"] == signature.replace(
+        "+", "-"
+    )
+
+
+def test_presigned_repeated_parameters_take_the_first() -> None:
+    req = sign_query("GET", "/bucket/k", expires_s=60)
+    expires = query_value(req, "Expires")
+    assert verify(replace(req, raw_query=f"{req.raw_query}&Signature=AAAA")).access_key
+    assert verify(replace(req, raw_query=f"{req.raw_query}&Expires=1")).access_key
+    first_wrong = replace(req, raw_query=f"Signature=AAAA&{req.raw_query}")
+    assert mismatch(first_wrong).extra == {
+        "AWSAccessKeyId": ACCESS_KEY,
+        "StringToSign": f"GET\n\n\n{expires}\n/bucket/k",
+        "SignatureProvided": "AAAA",
+        "StringToSignBytes": f"GET\n\n\n{expires}\n/bucket/k".encode().hex(" "),
+    }
+
+
+def test_presigned_unreadable_expires_bytes_are_shown_as_text() -> None:
+    req = with_query(sign_query("GET", "/bucket/k"), "Expires", "%FF1")
+    error = refused(req)
+    assert (error.code, error.text) == (
+        "AccessDenied",
+        "Invalid date (should be seconds since epoch): \ufffd1",
+    )
+
+
+def test_presigned_content_type_from_the_query_joins_repeats_and_trims_spaces_only() -> None:
+    """A content-type parameter stands in for the header: repeats joined with ',',
+    each trimmed of spaces and tabs (not of other whitespace)."""
+    expires = SIGNED_AT_S + 60
+    sts = f"PUT\n\ntext/plain,a\x0b\n{expires}\n/bucket/k"
+    signature = sigv2.sign(SECRET_KEY, sts.encode())
+    query = encode_query(
+        [
+            ("AWSAccessKeyId", ACCESS_KEY),
+            ("Expires", str(expires)),
+            ("Signature", signature),
+            ("content-type", " text/plain\t"),
+            ("Content-Type", "a\x0b"),
+        ]
+    )
+    assert verify(Request("PUT", "/bucket/k", query, (("host", HOST),))).access_key == ACCESS_KEY
+
+
+def _hand_signed(
+    sts: str, headers: Sequence[tuple[str, str]], path: str = "/bucket/k", method: str = "GET"
+) -> Request:
+    """A header-signed request whose signature is HMAC-SHA1 of `sts` (its wire bytes)."""
+    digest = hmac.new(SECRET_KEY.encode(), sts.encode("latin-1"), hashlib.sha1).digest()
+    signature = base64.b64encode(digest).decode()
+    return Request(
+        method,
+        path,
+        "",
+        (("host", HOST), *headers, ("authorization", f"AWS {ACCESS_KEY}:{signature}")),
+    )
+
+
+def test_two_spaces_after_scheme_names_the_header() -> None:
+    req = sign_header("GET", "/bucket/k")
+    value = header(req, "authorization").replace("AWS ", "AWS  ")
+    error = refused(with_header(req, "authorization", value))
+    assert (error.code, error.status, error.text) == (
+        "InvalidArgument",
+        400,
+        "Authorization header is invalid -- one and only one ' ' (space) required",
+    )
+    assert error.extra == {"ArgumentName": "Authorization", "ArgumentValue": value}
+
+
+def test_repeated_content_type_is_signed_comma_joined_and_kept_past_no_break_spaces() -> None:
+    """Repeated standard headers are one comma-joined value; only SP and HTAB are
+    trimmed (a trailing no-break space, byte A0, is part of the value)."""
+    headers = [("date", HTTP_DATE), ("content-type", " text/plain\t"), ("content-type", "a\xa0")]
+    req = _hand_signed(f"PUT\n\ntext/plain,a\xa0\n{HTTP_DATE}\n/bucket/k", headers, method="PUT")
+    assert verify(req).access_key == ACCESS_KEY
+    md5 = [("date", HTTP_DATE), ("content-md5", "a"), ("content-md5", "b")]
+    assert verify(_hand_signed(f"GET\na,b\n\n{HTTP_DATE}\n/bucket/k", md5)).access_key
+
+
+def test_amz_header_values_keep_no_break_spaces() -> None:
+    assert sigv2.canonical_amz_headers([("X-Amz-Meta-A", " \tv\xa0 "), ("x-amz-meta-a", "w")]) == (
+        "x-amz-meta-a:v\xa0,w\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("date", f"{HTTP_DATE}X"),
+        ("date", f"{HTTP_DATE}\xa0"),
+        ("x-amz-date", "20240501T120000Z\xa0"),
+        ("x-amz-date", "20240501T120000ZX"),
+        ("x-amz-date", "X20240501T120000Z"),
+    ],
+)
+def test_date_with_trailing_bytes_is_no_date(name: str, value: str) -> None:
+    sts = f"GET\n\n\n{value if name == 'date' else ''}\n"
+    sts += "" if name == "date" else f"x-amz-date:{value}\n"
+    error = refused(_hand_signed(sts + "/bucket/k", [(name, value)]))
+    assert (error.code, error.text) == (
+        "AccessDenied",
+        "AWS authentication requires a valid Date or x-amz-date header",
+    )
+
+
+def test_skew_is_counted_in_whole_seconds() -> None:
+    req = sign_header("GET", "/bucket/k")
+    assert verify(req, now_ns=SIGNED_AT_NS + 901 * NS - 1).access_key == ACCESS_KEY
+    error = refused(req, now_ns=SIGNED_AT_NS + 902 * NS - 1)
+    assert error.code == "RequestTimeTooSkewed"
+    assert error.extra is not None and error.extra["ServerTime"] == email_iso(SIGNED_AT_S + 901)
+
+
+def test_root_is_signed_as_slash_only() -> None:
+    """ListBuckets signs "/"; the bucket completion "/bucket" -> "/bucket/" never makes it "//"."""
+    assert sigv2.canonical_resource("", "") == "/"
+    date = [("date", HTTP_DATE)]
+    assert verify(_hand_signed(f"GET\n\n\n{HTTP_DATE}\n/", date, path="/")).access_key
+    mismatch(_hand_signed(f"GET\n\n\n{HTTP_DATE}\n//", date, path="/"))
+
+
+def test_one_letter_bucket_path_is_completed_too() -> None:
+    date = [("date", HTTP_DATE)]
+    assert verify(_hand_signed(f"GET\n\n\n{HTTP_DATE}\n/b/", date, path="/b")).access_key

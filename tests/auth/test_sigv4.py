@@ -128,7 +128,15 @@ def test_canonical_query_encodes_slashes_and_sorts_by_name_then_value() -> None:
 
 @pytest.mark.parametrize(
     ("value", "trimmed"),
-    [("  a  b\t\tc ", "a b c"), ("\ta", "a"), ("a \t b", "a b"), ("", ""), ("a\nb", "a\nb")],
+    [
+        ("  a  b\t\tc ", "a b c"),
+        ("\ta", "a"),
+        ("a \t b", "a b"),
+        ("", ""),
+        ("a\nb", "a\nb"),
+        ("\xa0a \xa0", "\xa0a \xa0"),
+        ("X a X", "X a X"),
+    ],
 )
 def test_trim_value(value: str, trimmed: str) -> None:
     assert sigv4.trim_value(value) == trimmed
