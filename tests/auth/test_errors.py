@@ -225,6 +225,21 @@ def test_a_no_break_space_before_the_scheme_is_part_of_it(sigv2: bool) -> None:
     )
 
 
+def test_a_letter_before_a_scheme_makes_another_scheme() -> None:
+    for value in (f"XAWS {b.ACCESS_KEY}:c2lnbmF0dXJl", "X" + b.header(_get(), "authorization")):
+        error = _refused(_with_authorization(_get(), value))
+        assert (error.code, error.status) == ("InvalidRequest", 400)
+
+
+def test_a_letter_after_the_signature_is_part_of_it() -> None:
+    signed = _get()
+    authorization = b.header(signed, "authorization")
+    error = _refused(_with_authorization(signed, authorization + "X"))
+    assert error.code == "SignatureDoesNotMatch"
+    assert dict(error.extra or {})["SignatureProvided"] == authorization[-64:] + "X"
+    assert b.verify(_with_authorization(signed, f" \t{authorization}\t ")).access_key
+
+
 ONE_MECHANISM = (
     "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, "
     "Signature query string parameter or the Authorization header should be specified"

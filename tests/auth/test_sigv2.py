@@ -1231,3 +1231,15 @@ def test_root_is_signed_as_slash_only() -> None:
 def test_one_letter_bucket_path_is_completed_too() -> None:
     date = [("date", HTTP_DATE)]
     assert verify(_hand_signed(f"GET\n\n\n{HTTP_DATE}\n/b/", date, path="/b")).access_key
+
+
+@pytest.mark.parametrize("suffix", ["\xa0", "X"])
+def test_bytes_after_the_signature_are_part_of_it(suffix: str) -> None:
+    """Only SP and HTAB are trimmed from the header: a trailing no-break space or
+    letter makes another (wrong) signature."""
+    req = sign_header("GET", "/bucket/k")
+    value = header(req, "authorization")
+    error = mismatch(with_header(req, "authorization", value + suffix))
+    assert error.extra is not None
+    assert error.extra["SignatureProvided"] == value.partition(":")[2] + suffix
+    assert verify(with_header(req, "authorization", f" \t{value}\t ")).access_key == ACCESS_KEY
