@@ -4,27 +4,33 @@ over ranges and sources it can and cannot check."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import logging
+import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+import trio
 
 from hamster import integrity
 from hamster.integrity import ChecksumValue
 from hamster.runtime import Runtime
 from hamster.s3.conditional import WriteConditions
 from hamster.s3.errors import S3Error
-from hamster.storage import ObjectInfo, PutRequest, Store
+from hamster.storage import ObjectInfo, PutRequest, Store, records
 from hamster.storage.blobs import blob_path
-from hamster.storage.copy import CopyRequest, PartCopyRequest
+from hamster.storage.copy import CopyRequest, PartCopyRequest, SpanBody, source_checksum
+from hamster.storage.fs import ReadableFile, RealFileSystem
+from hamster.storage.meta import LevelDBMetaStore
 from hamster.storage.multipart import CompleteRequest, NewUpload, PartRequest
 from hamster.storage.parts import CompletedPart
 from hamster.storage.records import PartInfo, UploadInfo
 from hamster.storage.store import DeleteTarget
 
-from .bodies import BytesBody
-from .test_write_order import MetaWrapper
+from .bodies import BytesBody, GatedBody
+from .test_write_order import MetaWrapper, RecordingFS
 
 OWNER = "AKIDOWNER"
 MIN_PART = 16
@@ -53,6 +59,37 @@ class CountingMeta(MetaWrapper):
                 yield kv
 
         return counted()
+
+
+class ClosingMeta(MetaWrapper):
+    """Knows whether it was closed (and the close completed)."""
+
+    def __init__(self, inner: LevelDBMetaStore) -> None:
+        super().__init__(inner)
+        self.closed = False
+
+    async def close(self) -> None:
+        await self.inner.close()
+        self.closed = True
+
+
+def object_info(key: str) -> ObjectInfo:
+    """A record for listings only (its blob is never read)."""
+    return ObjectInfo(
+        "bk",
+        key,
+        0,
+        "d41d8cd98f00b204e9800998ecf8427e",
+        1,
+        None,
+        None,
+        None,
+        None,
+        None,
+        None,
+        (),
+        "0" * 32,
+    )
 
 
 @pytest.fixture
@@ -289,3 +326,381 @@ async def test_part_copy_ranges_across_the_parts_of_a_multipart_source(store: St
         piece = whole_data[start : start + length]
         assert (part.size, part.etag) == (length, hashlib.md5(piece).hexdigest()), (start, length)
         assert part.checksum == ChecksumValue("CRC64NVME", integrity.compute("CRC64NVME", piece))
+
+
+# --- CreateBucket, PutObject, the store itself ----------------------------------
+
+
+async def test_create_bucket_refusals_name_the_bucket(store: Store) -> None:
+    assert await refusal(store.create_bucket("bk", OWNER, "us-east-1")) == (
+        "BucketAlreadyOwnedByYou",
+        409,
+        "Your previous request to create the named bucket succeeded and you already own it.",
+        [("BucketName", "bk")],
+    )
+    assert await refusal(store.create_bucket("bk", "SOMEONEELSE", "us-east-1")) == (
+        "BucketAlreadyExists",
+        409,
+        "The requested bucket name is not available. The bucket namespace is shared by all "
+        "users of the system. Please select a different name and try again.",
+        [("BucketName", "bk")],
+    )
+    assert [(b.name, b.owner) for b in await store.list_buckets()] == [("bk", OWNER)]
+
+
+async def test_put_stores_every_standard_header(store: Store) -> None:
+    headers = {
+        "content_type": "image/png",
+        "content_encoding": "br",
+        "content_disposition": "inline; filename=x.png",
+        "content_language": "en-GB",
+        "cache_control": "public, max-age=3600",
+        "expires": "Mon, 01 Jan 2035 00:00:00 GMT",
+    }
+    body = data("headers", 70)
+    info = await put(store, "h", body, user_metadata=(("k", "v"),), **headers)
+    head = await store.head_object("bk", "h")
+    assert head == info
+    for name, value in headers.items():
+        assert getattr(head, name) == value, name
+    assert head.user_metadata == (("k", "v"),)
+    assert head.checksum == ChecksumValue("CRC64NVME", integrity.compute("CRC64NVME", body))
+
+
+async def test_put_if_match_of_a_missing_key_names_it(store: Store) -> None:
+    req = PutRequest("bk", "nokey", conditions=WriteConditions(if_match="*"))
+    assert await refusal(store.put_object(req, BytesBody(data("x", 5)))) == (
+        "NoSuchKey",
+        404,
+        "The specified key does not exist.",
+        [("Key", "nokey")],
+    )
+    assert blob_files(store) == []
+
+
+async def test_put_if_match_of_a_key_deleted_while_the_body_is_read(store: Store) -> None:
+    """The condition is checked again at commit: the key went meanwhile."""
+    old = await put(store, "k", data("old", 10))
+    gate = trio.Event()
+    body = GatedBody(data("new", 10), gate)
+    req = PutRequest("bk", "k", conditions=WriteConditions(if_match=old.etag))
+    outcome: list[Answer] = []
+
+    async def put_it() -> None:
+        outcome.append(await refusal(store.put_object(req, body)))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(put_it)
+        await body.started.wait()
+        await store.delete_object("bk", "k")
+        gate.set()
+    assert outcome == [("NoSuchKey", 404, "The specified key does not exist.", [("Key", "k")])]
+    assert await store.get_object_info("bk", "k") is None
+    assert blob_files(store) == []
+
+
+async def test_put_with_a_header_checksum_takes_no_trailer(store: Store) -> None:
+    body = data("both", 10)
+    digest = integrity.compute("CRC32", body)
+    req = PutRequest("bk", "k", checksum_algorithm="CRC32", checksum_expected=digest)
+    with pytest.raises(AssertionError):
+        await store.put_object(req, BytesBody(body), checksum_at_end=lambda: digest)
+    assert await store.get_object_info("bk", "k") is None
+
+
+async def test_store_open_lays_out_the_data_directory(tmp_path: Path, runtime: Runtime) -> None:
+    data_dir = tmp_path / "fresh"
+    store = await Store.open(str(data_dir), runtime)
+    try:
+        assert store.runtime is runtime
+        assert sorted(os.listdir(data_dir)) == ["blobs", "meta", "tmp"]
+        assert "CURRENT" in os.listdir(data_dir / "meta")  # LevelDB lives in meta/
+        info = await store.meta.get(records.STORE_INFO_KEY)
+        assert info is not None
+        created = records.decode_store_info(info).created_ns
+        assert 0 < created < runtime.now_ns()
+    finally:
+        await store.close()
+    # Reopened: the same creation time.
+    store = await Store.open(str(data_dir), runtime)
+    try:
+        info = await store.meta.get(records.STORE_INFO_KEY)
+        assert info is not None and records.decode_store_info(info).created_ns == created
+    finally:
+        await store.close()
+
+
+async def test_store_open_cancelled_in_recovery_closes_its_metadata(
+    tmp_path: Path, runtime: Runtime
+) -> None:
+    """The metadata store is closed even when the open is cancelled (its
+    LevelDB lock released: the next open of the directory succeeds)."""
+    data_dir = tmp_path / "d"
+    (data_dir / "meta").mkdir(parents=True)
+    entered = trio.Event()
+
+    class StuckListing(RecordingFS):
+        async def listdir(self, path: str) -> list[str]:
+            if path == "tmp":
+                entered.set()
+                await trio.sleep_forever()
+            return await self.inner.listdir(path)
+
+    meta = ClosingMeta(await LevelDBMetaStore.open(str(data_dir / "meta")))
+    fs = StuckListing(RealFileSystem(str(data_dir)), [])
+    with trio.CancelScope() as scope:
+        async with trio.open_nursery() as nursery:
+
+            async def open_it() -> None:
+                await Store.open(str(data_dir), runtime, fs=fs, meta=meta)
+
+            nursery.start_soon(open_it)
+            await entered.wait()
+            scope.cancel()
+    assert meta.closed
+    store = await Store.open(str(data_dir), runtime)
+    await store.close()
+
+
+# --- GetObject of a blob that cannot be opened ----------------------------------
+
+
+async def test_open_object_of_a_lost_blob_is_internal_error(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    info = await put(store, "lost", data("lost", 30))
+    (Path(store.fs.root) / blob_path(info.blob_id)).unlink()  # type: ignore[attr-defined]
+    with caplog.at_level(logging.ERROR, logger="hamster.storage"):
+        assert await refusal(store.open_object("bk", "lost")) == (
+            "InternalError",
+            500,
+            "The data of object 'lost' is missing.",
+            [],
+        )
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.ERROR, f"object bk/lost: blob {info.blob_id} is missing; refusing to serve it")
+    ]
+
+
+async def test_open_object_that_fails_otherwise_unpins(tmp_path: Path, runtime: Runtime) -> None:
+    """A read error other than a missing file is the answer, and leaves no pin
+    (a delete then removes the blob at once)."""
+    data_dir = tmp_path / "d"
+    (data_dir / "meta").mkdir(parents=True)
+    failing: set[str] = set()
+
+    class FailingOpen(RecordingFS):
+        async def open_read(self, path: str) -> ReadableFile:
+            if path in failing:
+                raise PermissionError(13, "Permission denied", path)
+            return await self.inner.open_read(path)
+
+    store = await Store.open(
+        str(data_dir), runtime, fs=FailingOpen(RealFileSystem(str(data_dir)), [])
+    )
+    try:
+        await store.create_bucket("bk", OWNER, "us-east-1")
+        info = await put(store, "k", data("denied", 12))
+        failing.add(blob_path(info.blob_id))
+        with pytest.raises(PermissionError):
+            await store.open_object("bk", "k")
+        await store.delete_object("bk", "k")
+        assert not (data_dir / blob_path(info.blob_id)).exists()
+    finally:
+        await store.close()
+
+
+# --- CopyObject -----------------------------------------------------------------
+
+
+async def test_copy_keeps_the_sources_algorithm_and_checks_it_with_its_record(
+    store: Store,
+) -> None:
+    body = data("src", 90)
+    source = await put(store, "src", body, checksum_algorithm="SHA256")
+    seen: list[ObjectInfo] = []
+    req = CopyRequest("bk", "src", "bk", "dst")
+    copied = await store.copy_object(req, check_source=seen.append)
+    assert seen == [source]
+    assert copied.checksum == ChecksumValue("SHA256", hashlib.sha256(body).digest())
+    assert copied.last_modified_ns > source.last_modified_ns
+    assert copied.blob_id != source.blob_id
+    assert await store.head_object("bk", "dst") == copied
+
+
+async def test_copy_of_a_multipart_source_is_a_single_part_object(store: Store) -> None:
+    pieces = [data("m1", MIN_PART), data("m2", MIN_PART + 2), data("m3", 4)]
+    source = await multipart_source(store, "src", pieces)
+    whole_data = b"".join(pieces)
+    assert source.etag.endswith("-3")
+    await store.create_bucket("other", OWNER, "us-east-1")
+    req = CopyRequest("bk", "src", "other", "dst")
+    copied = await store.copy_object(req, check_source=lambda _i: None)
+    assert (copied.bucket, copied.key, copied.size) == ("other", "dst", len(whole_data))
+    assert copied.etag == hashlib.md5(whole_data).hexdigest()
+    assert copied.parts == () and copied.upload_id == ""
+    assert copied.checksum == ChecksumValue("CRC64NVME", integrity.compute("CRC64NVME", whole_data))
+    assert await store.head_object("other", "dst") == copied
+    async with await store.open_object("other", "dst") as reader:
+        assert b"".join([c async for c in reader.stream(0, len(whole_data))]) == whole_data
+
+
+async def test_copy_of_a_damaged_multipart_source_is_refused(store: Store) -> None:
+    pieces = [data("d1", MIN_PART), data("d2", 9)]
+    source = await multipart_source(
+        store, "src", pieces, checksum_algorithm="CRC32C", checksum_type="FULL_OBJECT"
+    )
+    path = Path(store.fs.root) / blob_path(source.parts[0].blob_id)  # type: ignore[attr-defined]
+    damaged = bytearray(path.read_bytes())
+    damaged[7] ^= 0x01
+    path.write_bytes(bytes(damaged))
+    blobs = blob_files(store)
+    req = CopyRequest("bk", "src", "bk", "dst")
+    assert await refusal(store.copy_object(req, check_source=lambda _i: None)) == (
+        "InternalError",
+        500,
+        "The data of object 'src' is damaged.",
+        [],
+    )
+    assert await store.get_object_info("bk", "dst") is None
+    assert blob_files(store) == blobs
+
+
+async def test_copy_of_a_source_without_a_stored_checksum(store: Store) -> None:
+    """Records written before checksums were stored have none: the copy
+    computes the default algorithm."""
+    body = data("old", 33)
+    info = await put(store, "old", body)
+    bare = dataclasses.replace(info, checksum=None)
+    await store.meta.write(
+        [(records.object_key("bk", "old"), records.encode_object(bare))], [], sync=True
+    )
+    copied = await store.copy_object(
+        CopyRequest("bk", "old", "bk", "new"), check_source=lambda _i: None
+    )
+    assert copied.checksum == ChecksumValue("CRC64NVME", integrity.compute("CRC64NVME", body))
+    assert copied.etag == hashlib.md5(body).hexdigest()
+
+
+# --- ListObjects reads in growing batches ---------------------------------------
+
+
+async def test_iter_objects_reads_few_records_first_then_more(
+    tmp_path: Path, runtime: Runtime
+) -> None:
+    limits: list[int | None] = []
+
+    class Limits(MetaWrapper):
+        def scan(
+            self, prefix: bytes, start_after: bytes | None = None, limit: int | None = None
+        ) -> AsyncIterator[tuple[bytes, bytes]]:
+            if prefix.startswith(b"o/"):
+                limits.append(limit)
+            return self.inner.scan(prefix, start_after, limit)
+
+    store = await Store.open(str(tmp_path / "d"), runtime)
+    store.meta = Limits(store.meta)
+    store.core.meta = store.meta
+    try:
+        await store.create_bucket("bk", OWNER, "us-east-1")
+        keys = [f"k{n:03d}" for n in range(200)]
+        for key in keys:
+            await store.meta.write(
+                [(records.object_key("bk", key), records.encode_object(object_info(key)))],
+                [],
+                sync=False,
+            )
+        # A listing that stops after 3 keys reads 8 records.
+        seen = []
+        async for info in store.iter_objects("bk"):
+            seen.append(info.key)
+            if len(seen) == 3:
+                break
+        assert seen == keys[:3] and limits == [8]
+        limits.clear()
+        assert [i.key async for i in store.iter_objects("bk")] == keys
+        assert limits == [8, 32, 128, 256]
+    finally:
+        await store.close()
+
+
+# --- copy.py: SpanBody and the digests a copy checks ----------------------------
+
+
+class Chunks:
+    """A `_Stream` that yields the given chunks (the same objects) and knows
+    whether its generator was closed."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
+        self.closed = False
+
+    async def stream(self, start: int, length: int, chunk_bytes: int) -> AsyncIterator[bytes]:
+        try:
+            for chunk in self.chunks:
+                yield chunk
+        finally:
+            self.closed = True
+
+
+class PlainIterator:
+    """An async iterator that is no generator (it has no aclose)."""
+
+    def __init__(self) -> None:
+        self.done = False
+
+    def __aiter__(self) -> PlainIterator:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self.done:
+            raise StopAsyncIteration
+        self.done = True
+        return b"plain"
+
+
+async def test_span_body_hands_whole_chunks_over_without_a_copy() -> None:
+    chunks = [data("c1", 8), data("c2", 8), data("c3", 20)]
+    body = SpanBody(Chunks(chunks), 0, 36, chunk_bytes=8)
+    assert await body.read(8) is chunks[0]  # exactly max_bytes: the chunk itself
+    assert await body.read(100) is chunks[1]
+    assert await body.read(8) == chunks[2][:8]  # larger: split
+    assert await body.read(8) == chunks[2][8:16]
+    assert await body.read(8) == chunks[2][16:]
+    assert await body.read(8) == b""
+    with pytest.raises(AssertionError):
+        await body.read(0)
+    await body.aclose()
+
+
+async def test_span_body_aclose_closes_the_readers_generator() -> None:
+    source = Chunks([data("g1", 4), data("g2", 4)])
+    body = SpanBody(source, 0, 8)
+    assert await body.read(4) == source.chunks[0]
+    assert not source.closed
+    await body.aclose()
+    assert source.closed
+    # A stream that is no generator has nothing to close.
+
+    class Plain:
+        def stream(self, start: int, length: int, chunk_bytes: int) -> AsyncIterator[bytes]:
+            return PlainIterator()
+
+    plain = SpanBody(Plain(), 0, 5)
+    assert await plain.read(10) == b"plain"
+    await plain.aclose()
+
+
+def test_source_checksum_only_for_a_whole_full_object_checksum_of_the_algorithm() -> None:
+    body = data("sum", 40)
+    crc = ChecksumValue("CRC32", integrity.compute("CRC32", body))
+    info = dataclasses.replace(object_info("k"), size=40, checksum=crc)
+    assert source_checksum(info, 0, 40, "CRC32") == crc.value
+    assert source_checksum(info, 0, 40, "CRC32C") is None  # another algorithm
+    assert source_checksum(info, 0, 39, "CRC32") is None  # a range
+    assert source_checksum(info, 1, 39, "CRC32") is None
+    composite = dataclasses.replace(
+        info, checksum=ChecksumValue("CRC32", crc.value, "COMPOSITE", 2)
+    )
+    assert source_checksum(composite, 0, 40, "CRC32") is None
+    assert source_checksum(dataclasses.replace(info, checksum=None), 0, 40, "CRC32") is None
