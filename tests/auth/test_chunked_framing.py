@@ -21,6 +21,7 @@ from hamster.auth.verify import (
 )
 from hamster.s3.errors import S3Error
 from tests.auth import suite
+from tests.patterns import pattern
 
 SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 AMZ_DATE = "20260101T000000Z"
@@ -49,8 +50,8 @@ def _auth(payload: str, decoded_length: int | None) -> AuthResult:
 
 
 def _data(size: int, tag: bytes = b"") -> bytes:
-    """Bytes that differ at every position (SHAKE-256 of the tag)."""
-    return hashlib.shake_256(b"chunked-framing" + tag).digest(size)
+    """Position-dependent bytes of object ``chunked-framing<tag>`` (tests/patterns)."""
+    return pattern(size, b"chunked-framing" + tag)
 
 
 def _chunk_signatures(chunks: Sequence[bytes]) -> list[str]:
