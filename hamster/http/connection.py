@@ -8,7 +8,9 @@ starts the next request/response cycle (keep-alive) or closes.
 Error policy (after h11's ``examples/trio-server.py``):
 
 - The peer broke the protocol (malformed head, header block over
-  ``max_header_bytes``, head not complete within ``header_timeout_s``): answer
+  ``max_header_bytes``, head not complete within ``header_timeout_s``, a body
+  framing in doubt: Content-Length beside Transfer-Encoding, or a
+  Transfer-Encoding other than ``chunked``): answer
   ``app.error_response(...)`` with ``Connection: close`` if a response can still
   be sent, then close. Only this connection is affected.
 - Idle between requests past ``idle_timeout_s``, or the server shuts down while
@@ -281,7 +283,7 @@ class _Connection:
             event = await self._receive_head()
         except h11.RemoteProtocolError as exc:
             logger.debug("malformed request head: %s", exc)
-            await self._refuse(S3Error(_head_error_code(exc)))
+            await self._refuse(_head_error(exc))
             return False
         except _HeadTimeout:
             logger.debug("request head not complete within %ss", self._limits.header_timeout_s)
@@ -295,6 +297,13 @@ class _Connection:
             # on how the bytes were split.
             logger.debug("request head over %d bytes", self._limits.max_header_bytes)
             await self._refuse(S3Error("RequestHeaderSectionTooLarge"))
+            return False
+        framing_error = _framing_error(event)
+        if framing_error is not None:
+            # The body's end is in doubt, so is where the next request starts:
+            # refuse and close without reading on (RFC 9112 section 6.3).
+            logger.debug("ambiguous request framing: %s", framing_error.text)
+            await self._refuse(framing_error)
             return False
         request = _to_http_request(event, self._scheme)
         body = _Body(self, _content_length(event))
@@ -586,12 +595,32 @@ class _HeadTimeout(Exception):
     """A request head started but did not complete within header_timeout_s."""
 
 
-def _head_error_code(exc: h11.RemoteProtocolError) -> str:
+def _head_error(exc: h11.RemoteProtocolError) -> S3Error:
     if exc.error_status_hint == 431:
-        return "RequestHeaderSectionTooLarge"
+        return S3Error("RequestHeaderSectionTooLarge")
     if exc.error_status_hint == 501:
-        return "NotImplemented"
-    return "InvalidRequest"
+        # h11's only 501: a Transfer-Encoding other than one "chunked" (RFC 9112
+        # 6.1 suggests 501; the body's framing is unknown, so we say 400 and close).
+        return S3Error("InvalidRequest", _UNSUPPORTED_TRANSFER_ENCODING)
+    return S3Error("InvalidRequest")
+
+
+_UNSUPPORTED_TRANSFER_ENCODING: Final = "Transfer-Encoding other than chunked is not supported."
+
+
+def _framing_error(event: h11.Request) -> S3Error | None:
+    """The refusal of a request whose body framing is ambiguous, if it is.
+
+    h11 already refuses a Transfer-Encoding other than a single ``chunked``;
+    it lets Transfer-Encoding override Content-Length, which RFC 9112
+    section 6.3 calls a likely smuggling attempt. We refuse that too.
+    """
+    names = {name for name, _ in event.headers}
+    if b"transfer-encoding" in names and b"content-length" in names:
+        return S3Error(
+            "InvalidRequest", "Content-Length and Transfer-Encoding must not be sent together."
+        )
+    return None
 
 
 def _to_http_request(event: h11.Request, scheme: str) -> HttpRequest:

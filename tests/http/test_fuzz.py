@@ -36,6 +36,11 @@ LIMITS = ServerLimits(
     linger_timeout_s=1.0,
 )
 
+# Content-Length and chunked together: refused, the rest unread.
+PUT_BOTH = (
+    b"PUT /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n"
+)
+
 # Every request head built from these is under 1 KiB, or over 3 KiB when it
 # holds the X-Long line, so the server's measure of a head and the raw
 # length used below agree on which side of max_header_bytes it falls.
@@ -54,6 +59,7 @@ REQUEST_PIECES = st.sampled_from(
         b"GET /boom HTTP/1.1\r\nHost: x\r\n\r\n",
         b"GET / HTTP/1.0\r\n\r\n",
         b"PUT / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+        PUT_BOTH,
         b"X-Long: " + b"a" * 3000 + b"\r\n",
         b"\r\n",
         b"GET / HTTP/1.1\r\n",
@@ -93,9 +99,7 @@ def _error(*codes: str, close: bool = True) -> Expected:
 
 
 def _refusal_code(exc: h11.RemoteProtocolError) -> str:
-    return {431: "RequestHeaderSectionTooLarge", 501: "NotImplemented"}.get(
-        exc.error_status_hint, "InvalidRequest"
-    )
+    return {431: "RequestHeaderSectionTooLarge"}.get(exc.error_status_hint, "InvalidRequest")
 
 
 class _Reference:
@@ -199,6 +203,9 @@ def expected_answers(sent: bytes, client_closed: bool) -> list[Expected]:
             return answers  # ConnectionClosed: the client closed between requests
         if oversized:
             return [*answers, _error("RequestHeaderSectionTooLarge")]
+        names = {name for name, _ in event.headers}
+        if {b"content-length", b"transfer-encoding"} <= names:
+            return [*answers, _error("InvalidRequest")]  # ambiguous framing: refused
 
         # ---- the app's answer
         request = event
@@ -330,6 +337,7 @@ def check(answer: Answer, expected: Expected) -> None:
 @example(pieces=[PUT_HELLO, PUT_HELLO], close_early=False)  # keep-alive
 @example(pieces=[PUT_HELLO[:-1]], close_early=True)  # the client leaves mid-body
 @example(pieces=[PUT_HELLO[:-1]], close_early=False)  # the body stalls
+@example(pieces=[PUT_BOTH, b"3\r\nabc\r\n0\r\n\r\n", PUT_HELLO], close_early=False)  # smuggling
 def test_any_byte_stream_gets_complete_answers_then_a_close(
     pieces: list[bytes], close_early: bool
 ) -> None:
