@@ -14,6 +14,7 @@ from dataclasses import replace
 
 from hamster.api import buckets, copy, delete, listing, multipart, objects
 from hamster.api.context import RequestContext
+from hamster.api.storage_errors import StorageErrors
 from hamster.auth.payload import verified_body
 from hamster.auth.verify import authenticate
 from hamster.config import UserDirectory
@@ -25,6 +26,7 @@ from hamster.s3.httpdate import format_http_date
 from hamster.s3.request import S3Request, parse_request
 from hamster.s3.router import Op, route
 from hamster.s3.xml import error_xml
+from hamster.storage.errors import StorageError
 from hamster.storage.store import Store
 
 log = logging.getLogger("hamster.app")
@@ -98,6 +100,7 @@ class S3App:
         self.runtime = runtime
         self.region = region
         self.domains = tuple(d.lower().rstrip(".") for d in domains)
+        self.storage_errors = StorageErrors(runtime)
 
     async def handle(self, request: HttpRequest, body: RequestBody) -> Response:
         request_id = self.runtime.request_id()
@@ -105,6 +108,10 @@ class S3App:
             response = await self._dispatch(request, body, request_id)
         except S3Error as error:
             response = self._error(error, request, request_id)
+        except StorageError as exc:
+            # Logged as its kind wants (api/storage_errors.py), not per response.
+            mapped = self.storage_errors.s3_error(exc, request_id)
+            response = self._error(mapped, request, request_id, logged=True)
         except Exception:
             log.exception("request %s failed: %s %r", request_id, request.method, request.target)
             response = self._error(S3Error("InternalError"), request, request_id)
@@ -151,11 +158,18 @@ class S3App:
         request_id = self.runtime.request_id()
         return self._finish(self._error(error, request, request_id), request, request_id)
 
-    def _error(self, error: S3Error, request: HttpRequest | None, request_id: str) -> Response:
+    def _error(
+        self,
+        error: S3Error,
+        request: HttpRequest | None,
+        request_id: str,
+        *,
+        logged: bool = False,
+    ) -> Response:
         resource = ""
         if request is not None:
             resource = request.target.split(b"?", 1)[0].decode("latin-1")
-        if error.code == "InternalError" or error.status >= 500:
+        if not logged and (error.code == "InternalError" or error.status >= 500):
             log.warning("request %s: %s %s", request_id, error.code, error.text)
         headers: list[tuple[str, str]] = list((error.headers or {}).items())
         if request is not None and request.method == "HEAD":

@@ -19,6 +19,7 @@ from hamster.config import ConfigError, load_users
 from hamster.http.server import Server, ServerLimits, open_listeners
 from hamster.node import open_local_storage, open_node
 from hamster.runtime import Runtime
+from hamster.storage.space import DEFAULT_MIN_FREE, MinFree, parse_min_free
 
 log = logging.getLogger("hamster")
 
@@ -116,6 +117,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-connections", type=int, default=ServerLimits.max_connections, help="connection cap"
     )
     serve.add_argument(
+        "--min-free",
+        type=_min_free,
+        default=DEFAULT_MIN_FREE,
+        metavar="SIZE|PCT%",
+        help=(
+            "free disk space new writes must leave, e.g. 2GiB, 5%%, 0 (off); below it they "
+            "are refused with 507 XHamsterStorageFull (default: 1GiB or 1%% of the "
+            "filesystem, whichever is smaller)"
+        ),
+    )
+    serve.add_argument(
         "--exit-on-stdin-eof",
         action="store_true",
         help="shut down gracefully when stdin is closed (for supervisors and test harnesses)",
@@ -125,6 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("version", help="print the version and git commit")
     return parser
+
+
+def _min_free(value: str) -> MinFree:
+    try:
+        return parse_min_free(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 @dataclass(frozen=True)
@@ -141,6 +160,7 @@ class ServeOptions:
     exit_on_stdin_eof: bool = False
     tls_cert: str | None = None
     tls_key: str | None = None
+    min_free: MinFree = DEFAULT_MIN_FREE
 
 
 class StoreFailed(Exception):
@@ -186,6 +206,7 @@ async def serve(opts: ServeOptions) -> None:
         region=opts.region,
         domains=opts.domains,
         ssl_context=ssl_context,
+        min_free=opts.min_free,
     )
     try:
         server = node.server
@@ -277,6 +298,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         exit_on_stdin_eof=args.exit_on_stdin_eof,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
+        min_free=args.min_free,
     )
     try:
         trio.run(serve, opts)

@@ -35,6 +35,7 @@ from hamster.runtime import Runtime
 from hamster.storage.fs import FileSystem, RealFileSystem
 from hamster.storage.meta import LevelDBMetaStore, MetaStore
 from hamster.storage.parts import MIN_PART_BYTES
+from hamster.storage.space import DEFAULT_MIN_FREE, MinFree
 from hamster.storage.store import META_DIR, Store
 
 __all__ = ["Node", "open_local_storage", "open_node"]
@@ -75,6 +76,7 @@ async def open_node(
     domains: Sequence[str] = (),
     min_part_bytes: int = MIN_PART_BYTES,
     ssl_context: ssl.SSLContext | None = None,
+    min_free: MinFree = DEFAULT_MIN_FREE,
 ) -> Node:
     """Open the store on `fs` and `meta` (recovery runs: `Store.open`) and
     build the application and the server on it; nothing is served yet.
@@ -88,8 +90,11 @@ async def open_node(
       region, domains: what clients sign for; virtual-host domains.
       min_part_bytes: the smallest multipart part but the last.
       ssl_context: serve TLS on every connection (`hamster serve --tls-*`).
+      min_free: the free space new writes must leave (`hamster serve --min-free`).
     """
-    store = await Store.open(data_dir, runtime, fs=fs, meta=meta, min_part_bytes=min_part_bytes)
+    store = await Store.open(
+        data_dir, runtime, fs=fs, meta=meta, min_part_bytes=min_part_bytes, min_free=min_free
+    )
     app = S3App(store=store, users=users, runtime=runtime, region=region, domains=domains)
     server = Server(app, limits, ssl_context=ssl_context)
     # A failed metadata write stops the server (storage/core.py): a restart

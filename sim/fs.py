@@ -46,8 +46,9 @@ hamster/storage/fs.py, resolved adversarially):
   the directory's operations unsynced (the crash resolves them). Slow
   operations take an rng-chosen time (`trio.sleep`, shielded like a thread
   hop: a cancelled caller waits for it); the simulator runs trio's MockClock.
-- Not modelled: renaming a directory (IsADirectoryError), rmdir, overwriting
-  bytes in place, corruption of synced data, errors on metadata reads.
+- Not modelled: free space (`disk_space` is None), renaming a directory
+  (IsADirectoryError), rmdir, overwriting bytes in place, corruption of
+  synced data, errors on metadata reads.
 
 Scheduling: each operation checkpoints once (cancellable before its effect,
 like `trio.to_thread.run_sync`) and then applies its effect atomically; a
@@ -70,7 +71,7 @@ from typing import TypeVar
 
 import trio
 
-from hamster.storage.fs import check_path
+from hamster.storage.fs import DiskSpace, check_path
 from sim.errors import SimCrash
 
 _T = TypeVar("_T")
@@ -672,3 +673,9 @@ class SimFileSystem(_View):
             return True
 
         return await self._run("exists", path, effect, lambda found: f" -> {found}")
+
+    async def disk_space(self) -> DiskSpace | None:
+        """Not modelled: the disk has no size (ENOSPC is an injected fault),
+        so the store's minimum-free check never refuses here. No checkpoint
+        and no draw from the rng: a seed replays as it did before."""
+        return None

@@ -9,8 +9,9 @@ whole object, never for a range.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 from hamster.api.context import RequestContext, owner_id, xml_response
 from hamster.auth.payload import AwsChunkedBody
@@ -29,7 +30,7 @@ from hamster.s3.versions import check_version_id
 from hamster.s3.xml import acl_xml, empty_tagging_xml
 from hamster.storage.parts import parse_part_number
 from hamster.storage.records import StandardHeaders
-from hamster.storage.store import ObjectInfo, ObjectReader, PutRequest
+from hamster.storage.store import ObjectInfo, PutRequest
 
 META_PREFIX = "x-amz-meta-"
 # S3's limit on user-defined metadata: the UTF-8 bytes of all names and values.
@@ -303,14 +304,25 @@ async def get_object(ctx: RequestContext) -> Response:
     if response.status == 304 or length == 0:
         await reader.aclose()
         return response
-    response.body = _stream(reader, start, length)
+    # The first chunk is read here, so that a disk error on it (EIO, EMFILE
+    # opening a part) is answered with its own status rather than aborted.
+    chunks = reader.stream(start, length)
+    try:
+        first = await anext(chunks)
+    except BaseException:
+        await chunks.aclose()
+        await reader.aclose()
+        raise
+    response.body = _stream(first, chunks)
     response.on_close = reader.aclose
     return response
 
 
-async def _stream(reader: ObjectReader, start: int, length: int) -> AsyncIterator[bytes]:
-    async for chunk in reader.stream(start, length):
-        yield chunk
+async def _stream(first: bytes, rest: AsyncGenerator[bytes, None]) -> AsyncIterator[bytes]:
+    async with contextlib.aclosing(rest):
+        yield first
+        async for chunk in rest:
+            yield chunk
 
 
 async def delete_object(ctx: RequestContext) -> Response:

@@ -123,6 +123,13 @@ ERRORS: dict[str, tuple[int, str]] = {
         400,
         "The provided 'x-amz-content-sha256' header does not match what was computed.",
     ),
+    # Hamster's own, after MinIO's XMinioStorageFull: 507 Insufficient Storage,
+    # which SDKs do not retry (a 500 they would, for nothing).
+    "XHamsterStorageFull": (
+        507,
+        "Storage is full: the disk has no room left for this write (or less than the "
+        "server's minimum free space). Delete some objects or free disk space to proceed.",
+    ),
 }
 
 

@@ -29,7 +29,9 @@ import trio
 from hamster import integrity
 from hamster.runtime import Runtime
 from hamster.s3.errors import S3Error
+from hamster.storage.errors import StorageFull, classify
 from hamster.storage.fs import FileSystem, WritableFile
+from hamster.storage.space import MinFree, SpaceGuard
 
 log = logging.getLogger("hamster.storage")
 
@@ -104,11 +106,22 @@ def _single_error() -> Iterator[None]:
 
 
 class BlobStore:
-    def __init__(self, fs: FileSystem, runtime: Runtime, *, chunk_bytes: int = CHUNK_BYTES) -> None:
+    """Blob files on `fs`; `space` (default: no minimum free space) counts
+    the writes a full disk refuses (space.py)."""
+
+    def __init__(
+        self,
+        fs: FileSystem,
+        runtime: Runtime,
+        *,
+        chunk_bytes: int = CHUNK_BYTES,
+        space: SpaceGuard | None = None,
+    ) -> None:
         assert chunk_bytes > 0
         self.fs = fs
         self.runtime = runtime
         self.chunk_bytes = chunk_bytes
+        self.space = space if space is not None else SpaceGuard(fs, runtime, MinFree())
         self._known_dirs: set[str] = set()
         # Readers' pins (blob id -> count) and the removals waiting for them.
         self._pins: collections.Counter[str] = collections.Counter()
@@ -140,17 +153,57 @@ class BlobStore:
 
         Error handling: IncompleteBody (length differs from content_length),
         EntityTooLarge (over max_size_bytes), BadDigest (content_md5 or
-        checksum mismatch), or whatever body.read or expected_checksum raise
-        (cancellation included): the temp file is removed and nothing is left
-        behind.
+        checksum mismatch), whatever body.read or expected_checksum raise
+        (cancellation included), or a `StorageError` (errors.py) for ENOSPC,
+        EDQUOT, EMFILE, ENFILE or EIO from the disk (other OSErrors as they
+        are): the temp file is removed and nothing is left behind.
         """
         assert content_md5 is None or len(content_md5) == 16
         assert expected_checksum is None or checksum_algorithm is not None
         if content_length is not None and content_length > max_size_bytes:
             raise S3Error("EntityTooLarge")
+        # What the disk is doing, for a StorageError's op and path.
+        step = ["create", tmp_path(blob_id)]
+        try:
+            written = await self._write(
+                blob_id,
+                body,
+                step,
+                content_length=content_length,
+                max_size_bytes=max_size_bytes,
+                content_md5=content_md5,
+                checksum_algorithm=checksum_algorithm,
+                expected_checksum=expected_checksum,
+                extra_checksum_algorithm=extra_checksum_algorithm,
+            )
+        except OSError as exc:
+            error = classify(exc, f"blob {step[0]}", step[1])
+            if error is None:
+                raise
+            if isinstance(error, StorageFull):
+                self.space.refused(error)
+            raise error from exc
+        self.space.accepted()
+        return written
+
+    async def _write(
+        self,
+        blob_id: str,
+        body: BodySource,
+        step: list[str],
+        *,
+        content_length: int | None,
+        max_size_bytes: int,
+        content_md5: bytes | None,
+        checksum_algorithm: str | None,
+        expected_checksum: Callable[[], bytes | None] | None,
+        extra_checksum_algorithm: str | None,
+    ) -> WrittenBlob:
+        """`write`'s work; sets `step` to what it does on the disk."""
         tmp = tmp_path(blob_id)
         final = blob_path(blob_id)
         f = await self.fs.open_write(tmp)
+        step[0] = "write"
         renamed = False
         try:
             md5 = hashlib.md5()
@@ -214,11 +267,15 @@ class BlobStore:
             if expected is not None:
                 assert checksum_algorithm is not None and checksum is not None
                 integrity.check(checksum_algorithm, expected, checksum)
+            step[0] = "sync"
             await self._sync_blob(blob_id, f)
             await f.close()
+            step[:] = ["directory create", blob_dir(blob_id)]
             await self._ensure_dir(blob_dir(blob_id))
+            step[:] = ["rename", final]
             await self.fs.rename(tmp, final)
             renamed = True
+            step[:] = ["directory sync", blob_dir(blob_id)]
             # Planted bug for the simulator (hamster.runtime.BREAKS): skip-dir-fsync.
             if not self.runtime.broken("skip-dir-fsync"):
                 await self.fs.sync_dir(blob_dir(blob_id))

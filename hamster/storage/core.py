@@ -44,9 +44,11 @@ from hamster.runtime import Runtime
 from hamster.s3.errors import S3Error
 from hamster.storage import records
 from hamster.storage.blobs import BlobStore
+from hamster.storage.errors import StorageFull
 from hamster.storage.fs import FileSystem
 from hamster.storage.meta import MetaStore
 from hamster.storage.records import BucketInfo, ObjectInfo
+from hamster.storage.space import MinFree, SpaceGuard
 
 log = logging.getLogger("hamster.storage")
 
@@ -86,13 +88,17 @@ class Batch:
 
 
 class Core:
-    """The data directory's metadata and blobs, the runtime and the commit lock."""
+    """The data directory's metadata and blobs, the runtime and the commit
+    lock; `space` checks `min_free` before new writes (space.py)."""
 
-    def __init__(self, fs: FileSystem, meta: MetaStore, runtime: Runtime) -> None:
+    def __init__(
+        self, fs: FileSystem, meta: MetaStore, runtime: Runtime, *, min_free: MinFree | None = None
+    ) -> None:
         self.fs = fs
         self.meta = meta
         self.runtime = runtime
-        self.blobs = BlobStore(fs, runtime)
+        self.space = SpaceGuard(fs, runtime, min_free if min_free is not None else MinFree())
+        self.blobs = BlobStore(fs, runtime, space=self.space)
         self.commit_lock = trio.Lock()
         # The first metadata write that failed (see the module docstring).
         self.failed: BaseException | None = None
@@ -155,6 +161,8 @@ class Core:
                         try:
                             await self.meta.write(batch.puts, batch.deletes, sync=sync)
                         except Exception as exc:
+                            if isinstance(exc, StorageFull):
+                                self.space.refused(exc)
                             self._fail(exc)
                             raise
         except BaseException:

@@ -34,9 +34,18 @@ being replaced by `rename` (POSIX semantics); readers holding it keep reading.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Protocol
 
 from hamster.runtime import Offload, ThreadOffload
+
+
+@dataclass(frozen=True)
+class DiskSpace:
+    """What `FileSystem.disk_space` reports about the filesystem under the root."""
+
+    free_bytes: int  # available to the server's user (statvfs f_bavail)
+    total_bytes: int  # the filesystem's size (f_blocks)
 
 
 class WritableFile(Protocol):
@@ -102,6 +111,11 @@ class FileSystem(Protocol):
 
     async def exists(self, path: str) -> bool:
         """Whether `path` names a file or directory."""
+        ...
+
+    async def disk_space(self) -> DiskSpace | None:
+        """Free and total space of the filesystem under the root; None where
+        it is not known (nothing is then refused early: space.py)."""
         ...
 
 
@@ -232,3 +246,9 @@ class RealFileSystem:
 
     async def exists(self, path: str) -> bool:
         return await self._offload.run_sync(os.path.lexists, self._abs(path, allow_root=True))
+
+    async def disk_space(self) -> DiskSpace:
+        st = await self._offload.run_sync(os.statvfs, self.root)
+        return DiskSpace(
+            free_bytes=st.f_bavail * st.f_frsize, total_bytes=st.f_blocks * st.f_frsize
+        )

@@ -18,12 +18,21 @@ Contract:
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+import contextlib
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 import plyvel
 
 from hamster.runtime import Offload, ThreadOffload
+from hamster.storage.errors import (
+    DESCRIPTOR_ERRNOS,
+    FULL_ERRNOS,
+    OutOfDescriptors,
+    StorageError,
+    StorageFull,
+)
 
 SCAN_BATCH_ENTRIES = 256
 
@@ -90,6 +99,29 @@ def prefix_upper_bound(prefix: bytes) -> bytes | None:
     return stripped[:-1] + bytes([stripped[-1] + 1])
 
 
+def classify_leveldb_error(exc: Exception, op: str) -> StorageError | None:
+    """LevelDB reports a failed system call as an IOError whose text ends in
+    strerror(errno) (plyvel keeps only the text): the `StorageError` of a
+    full disk or of no descriptors left, or None for anything else."""
+    text = str(exc)
+    for codes, kind in ((FULL_ERRNOS, StorageFull), (DESCRIPTOR_ERRNOS, OutOfDescriptors)):
+        for code in sorted(codes):
+            if os.strerror(code) in text:
+                return kind(op, "meta", f"[Errno {code}] {os.strerror(code)}")
+    return None
+
+
+@contextlib.contextmanager
+def _leveldb_errors(op: str) -> Iterator[None]:
+    try:
+        yield
+    except plyvel.IOError as exc:
+        error = classify_leveldb_error(exc, op)
+        if error is None:
+            raise
+        raise error from exc
+
+
 class LevelDBMetaStore:
     """`MetaStore` on plyvel; each blocking call is one `offload` hop (a
     worker thread unless told otherwise; `Store.open` passes the runtime's)."""
@@ -109,7 +141,8 @@ class LevelDBMetaStore:
 
     async def get(self, key: bytes) -> bytes | None:
         assert not self._closed
-        value: bytes | None = await self._offload.run_sync(self._db.get, key)
+        with _leveldb_errors("metadata read"):
+            value: bytes | None = await self._offload.run_sync(self._db.get, key)
         return value
 
     async def write(
@@ -130,7 +163,8 @@ class LevelDBMetaStore:
                 for key in deletes:
                     batch.delete(key)
 
-        await self._offload.run_sync(apply)
+        with _leveldb_errors("metadata write"):
+            await self._offload.run_sync(apply)
 
     def scan(
         self,
@@ -144,7 +178,10 @@ class LevelDBMetaStore:
         self, start: bytes, include_start: bool, stop: bytes | None, want: int
     ) -> list[tuple[bytes, bytes]]:
         assert not self._closed
-        return await self._offload.run_sync(self._read_batch, start, include_start, stop, want)
+        with _leveldb_errors("metadata read"):
+            return await self._offload.run_sync(
+                self._read_batch, start, include_start, stop, want
+            )
 
     def _read_batch(
         self, start: bytes, include_start: bool, stop: bytes | None, want: int

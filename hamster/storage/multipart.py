@@ -193,6 +193,7 @@ class Uploads:
             checksum_algorithm=new.checksum_algorithm,
             checksum_type=new.checksum_type,
         )
+        await core.space.require()
         async with core.transaction() as batch:
             await core.require_bucket(new.bucket)
             batch.put(
@@ -236,6 +237,7 @@ class Uploads:
             header_value = req.checksum_expected
             expected_checksum = lambda: header_value  # noqa: E731
         core = self._core
+        await core.space.require(req.content_length or 0)
         blob_id = core.runtime.new_id()
         written = await core.blobs.write(
             blob_id,
@@ -281,6 +283,7 @@ class Uploads:
         PreconditionFailed / NoSuchKey (If-None-Match / If-Match).
         """
         core = self._core
+        await core.space.require()
         async with core.transaction() as batch:
             try:
                 upload = await self.get(req.bucket, req.key, req.upload_id)

@@ -31,7 +31,7 @@ import contextlib
 import dataclasses
 import logging
 import os
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -55,12 +55,14 @@ from hamster.storage.copy import (
     source_md5,
 )
 from hamster.storage.core import Core, no_such_key
+from hamster.storage.errors import classify
 from hamster.storage.fs import FileSystem, ReadableFile, RealFileSystem
 from hamster.storage.meta import SCAN_BATCH_ENTRIES, LevelDBMetaStore, MetaStore
 from hamster.storage.multipart import PartRequest, Uploads
 from hamster.storage.parts import MIN_PART_BYTES
 from hamster.storage.records import BucketInfo, ObjectInfo, PartInfo
 from hamster.storage.recovery import RecoveryReport, recover
+from hamster.storage.space import DEFAULT_MIN_FREE, MinFree
 
 log = logging.getLogger("hamster.storage")
 
@@ -137,6 +139,19 @@ class DeleteTarget:
     if_match: str | None = None
 
 
+@contextlib.contextmanager
+def _disk_errors(op: str, path: str) -> Iterator[None]:
+    """An OSError of `op` on `path` as its `StorageError` (errors.py: EMFILE
+    -> 503 SlowDown, EIO -> 500 logged with the path, ...); others as they are."""
+    try:
+        yield
+    except OSError as exc:
+        error = classify(exc, op, path)
+        if error is None:
+            raise
+        raise error from exc
+
+
 class ObjectReader:
     """An open object: `info` and the blob file(s) it is read from.
 
@@ -189,7 +204,8 @@ class ObjectReader:
         assert self._fs is not None
         blob_id = self._segments[index][1]
         try:
-            file = await self._fs.open_read(blob_path(blob_id))
+            with _disk_errors("blob open", blob_path(blob_id)):
+                file = await self._fs.open_read(blob_path(blob_id))
         except FileNotFoundError:
             log.error(
                 "object %s/%s: part blob %s is missing (overwritten meanwhile, or lost); "
@@ -204,7 +220,7 @@ class ObjectReader:
 
     async def stream(
         self, start: int, length: int, chunk_bytes: int = 1 << 20
-    ) -> AsyncIterator[bytes]:
+    ) -> AsyncGenerator[bytes, None]:
         """Yield bytes [start, start+length) in chunks of at most chunk_bytes."""
         assert 0 <= start and 0 <= length and start + length <= self.info.size
         assert chunk_bytes > 0
@@ -219,7 +235,8 @@ class ObjectReader:
             offset = max(start, seg_start) - seg_start
             stop = min(end, seg_end) - seg_start
             while offset < stop:
-                data = await file.read_at(offset, min(chunk_bytes, stop - offset))
+                with _disk_errors("blob read", blob_path(blob_id)):
+                    data = await file.read_at(offset, min(chunk_bytes, stop - offset))
                 if not data:
                     log.error(
                         "blob %s of %s/%s ends at %d, record says %d bytes",
@@ -284,11 +301,13 @@ class Store:
         fs: FileSystem | None = None,
         meta: MetaStore | None = None,
         min_part_bytes: int = MIN_PART_BYTES,
+        min_free: MinFree = DEFAULT_MIN_FREE,
     ) -> Store:
         """Create the layout if needed, run recovery, return the store.
 
         A given `meta` is owned by the store from here on (closed by `close`).
         `min_part_bytes`: the smallest multipart part but the last (S3: 5 MiB).
+        `min_free`: the free space new writes must leave (space.py).
         """
         if fs is None:
             fs = RealFileSystem(data_dir, offload=runtime.offload)
@@ -304,7 +323,7 @@ class Store:
             meta = await LevelDBMetaStore.open(
                 os.path.join(data_dir, META_DIR), offload=runtime.offload
             )
-        core = Core(fs, meta, runtime)
+        core = Core(fs, meta, runtime, min_free=min_free)
         try:
             async with core.transaction() as batch:
                 info = await meta.get(records.STORE_INFO_KEY)
@@ -390,7 +409,8 @@ class Store:
             blobs.pin(info.blob_ids)
             first = info.blob_ids[0]
             try:
-                file = await self.fs.open_read(blob_path(first))
+                with _disk_errors("blob open", blob_path(first)):
+                    file = await self.fs.open_read(blob_path(first))
             except FileNotFoundError:
                 await blobs.unpin(info.blob_ids)
                 if first == previous:
@@ -437,6 +457,7 @@ class Store:
             expected_checksum = lambda: header_value  # noqa: E731
         await core.require_bucket(req.bucket)
         await self._check_conditions_early(req.bucket, req.key, req.conditions)
+        await core.space.require(req.content_length or 0)
         blob_id = core.runtime.new_id()
         written = await core.blobs.write(
             blob_id,
@@ -533,6 +554,7 @@ class Store:
             source = reader.info
             check_source(source)
             await self._check_conditions_early(req.bucket, req.key, req.conditions)
+            await core.space.require(source.size)
             kept = source.checksum.algorithm if source.checksum is not None else None
             if req.onto_itself and req.checksum_algorithm in (None, kept):
                 info = await self._copy_record(req, source)

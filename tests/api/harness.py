@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import itertools
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +37,9 @@ from hamster.http.server import ServerLimits
 from hamster.http.testing import MemoryListener, RawClient, ReceivedResponse
 from hamster.node import Node, open_local_storage, open_node
 from hamster.runtime import InlineOffload, Offload, Runtime
+from hamster.storage.fs import FileSystem, RealFileSystem
 from hamster.storage.parts import MIN_PART_BYTES
+from hamster.storage.space import DEFAULT_MIN_FREE, MinFree
 from tests.e2e.rawhttp import aws_chunked_request
 
 ACCESS_KEY = "AKIAHARNESS000000001"
@@ -224,12 +226,17 @@ async def running_node(
     runtime: Runtime | None = None,
     limits: ServerLimits | None = None,
     min_part_bytes: int = MIN_PART_BYTES,
+    wrap_fs: Callable[[RealFileSystem], FileSystem] | None = None,
+    min_free: MinFree = DEFAULT_MIN_FREE,
 ) -> AsyncIterator[Harness]:
     """A node on `data_dir` (created if missing), serving until the block
     ends; then it shuts down gracefully and its store is closed.
-    `min_part_bytes`: the store's smallest multipart part but the last."""
+    `min_part_bytes`: the store's smallest multipart part but the last.
+    `wrap_fs`: the filesystem the store gets, made from the real one (e.g.
+    one that injects faults); `min_free`: the store's minimum free space."""
     runtime = runtime if runtime is not None else harness_runtime()
-    fs, meta = await open_local_storage(str(data_dir), runtime)
+    real_fs, meta = await open_local_storage(str(data_dir), runtime)
+    fs: FileSystem = real_fs if wrap_fs is None else wrap_fs(real_fs)
     node = await open_node(
         fs=fs,
         meta=meta,
@@ -244,6 +251,7 @@ async def running_node(
         limits=limits,
         region=REGION,
         min_part_bytes=min_part_bytes,
+        min_free=min_free,
     )
     listener = MemoryListener()
     try:

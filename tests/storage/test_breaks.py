@@ -18,6 +18,7 @@ import pytest
 from hamster.runtime import BREAKS, Runtime
 from hamster.storage import PutRequest, Store
 from hamster.storage.blobs import BLOBS_DIR, blob_dir, blob_path, tmp_path
+from hamster.storage.errors import DiskFault
 from hamster.storage.fs import FileSystem, RealFileSystem, WritableFile
 from hamster.storage.meta import LevelDBMetaStore
 
@@ -175,7 +176,7 @@ async def test_ignore_fsync_error(tmp_path: Path, caplog: pytest.LogCaptureFixtu
             await store.create_bucket("bk", "owner", "us-east-1")
             put = store.put_object(PutRequest(bucket="bk", key="k"), BytesBody(data("eio")))
             if not breaks:
-                with pytest.raises(OSError, match="simulated fsync failure"):
+                with pytest.raises(DiskFault, match="simulated fsync failure"):
                     await put
                 assert await store.get_object_info("bk", "k") is None
                 assert sorted(p.name for p in (data_dir / "blobs").rglob("*") if p.is_file()) == []

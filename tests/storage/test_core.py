@@ -13,6 +13,7 @@ import trio
 from hamster.s3.errors import S3Error
 from hamster.storage.blobs import blob_path
 from hamster.storage.core import Core
+from hamster.storage.errors import StorageFull
 from hamster.storage.fs import RealFileSystem
 from hamster.storage.meta import LevelDBMetaStore, MetaStore
 
@@ -30,6 +31,7 @@ class WatchedMeta(MetaWrapper):
         self.core: Core | None = None
         self.writes: list[tuple[list[bytes], list[bytes], bool, bool]] = []
         self.fail = False
+        self.failure: Exception = OSError("disk full")
 
     async def write(
         self, puts: Sequence[tuple[bytes, bytes]], deletes: Sequence[bytes], *, sync: bool
@@ -38,7 +40,7 @@ class WatchedMeta(MetaWrapper):
         locked = self.core.commit_lock.locked()
         self.writes.append(([k for k, _ in puts], list(deletes), sync, locked))
         if self.fail:
-            raise OSError("disk full")
+            raise self.failure
         await self.inner.write(puts, deletes, sync=sync)
 
 
@@ -212,3 +214,22 @@ async def test_cancellation_during_the_write_does_not_stop_it(core: Core) -> Non
         proceed.set()
     assert await core.meta.get(b"a") == b"1"
     assert not await exists(core, old)
+
+
+async def test_a_metadata_store_out_of_space_is_storage_full_and_fails_the_store(
+    core: Core, caplog: pytest.LogCaptureFixture
+) -> None:
+    """LevelDB refusing a batch for a full disk: the request gets StorageFull
+    (507, not a 500 that SDKs retry), counted in the disk-full burst; the
+    store still fails, as for any failed metadata write."""
+    watched(core).fail = True
+    watched(core).failure = StorageFull("metadata write", "meta", "[Errno 28] No space left")
+    with caplog.at_level(logging.WARNING, logger="hamster.storage"):
+        with pytest.raises(StorageFull):
+            async with core.transaction() as batch:
+                batch.put(b"a", b"1")
+    assert core.failed is watched(core).failure
+    assert [r.levelno for r in caplog.records] == [logging.WARNING, logging.CRITICAL]
+    assert caplog.records[0].getMessage().startswith(
+        "disk full (metadata write meta: [Errno 28] No space left): refusing writes"
+    )

@@ -10,7 +10,13 @@ from typing import Any
 
 from hamster.storage import PutRequest, Store
 from hamster.storage.blobs import BLOBS_DIR, TMP_DIR, blob_dir, blob_path, tmp_path
-from hamster.storage.fs import FileSystem, ReadableFile, RealFileSystem, WritableFile
+from hamster.storage.fs import (
+    DiskSpace,
+    FileSystem,
+    ReadableFile,
+    RealFileSystem,
+    WritableFile,
+)
 from hamster.storage.meta import LevelDBMetaStore, MetaStore
 from sim.fs import SimDisk
 from sim.meta import SimMetaDisk
@@ -68,6 +74,9 @@ class RecordingFS:
 
     async def exists(self, path: str) -> bool:
         return await self.inner.exists(path)
+
+    async def disk_space(self) -> DiskSpace | None:
+        return await self.inner.disk_space()
 
 
 class MetaWrapper:
