@@ -10,7 +10,7 @@ import ssl
 import subprocess
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import trio
 
@@ -116,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--max-connections", type=int, default=ServerLimits.max_connections, help="connection cap"
     )
+    _add_connection_arguments(serve)
     serve.add_argument(
         "--min-free",
         type=_min_free,
@@ -146,6 +147,116 @@ def _min_free(value: str) -> MinFree:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+def _add_connection_arguments(serve: argparse.ArgumentParser) -> None:
+    """The connection layer's limits and timeouts (docs/operations.md)."""
+    d = ServerLimits()
+    group = serve.add_argument_group("connections and timeouts (see docs/operations.md)")
+    add = group.add_argument
+    add(
+        "--max-header-bytes",
+        type=_positive_int,
+        default=d.max_header_bytes,
+        metavar="BYTES",
+        help=f"largest request head: request line and headers (default {d.max_header_bytes})",
+    )
+    add(
+        "--header-timeout",
+        type=_seconds,
+        default=d.header_timeout_s,
+        metavar="SECONDS",
+        help="time for a request head: from a new connection's start (TLS handshake "
+        "included), or from a keep-alive request's first byte (default %(default)s)",
+    )
+    add(
+        "--idle-timeout",
+        type=_seconds,
+        default=d.idle_timeout_s,
+        metavar="SECONDS",
+        help="keep-alive time between requests, then a silent close (default %(default)s)",
+    )
+    add(
+        "--min-transfer-rate",
+        type=_rate,
+        default=d.min_transfer_bytes_per_s,
+        metavar="BYTES_PER_S",
+        help="floor on the average rate a request body arrives and a "
+        "response is read at; slower gets 400 RequestTimeout (a body) or a close; 0: no floor "
+        "(default %(default)s)",
+    )
+    add(
+        "--transfer-window",
+        type=_seconds,
+        default=d.transfer_window_s,
+        metavar="SECONDS",
+        help="grace before --min-transfer-rate applies, and the longest stall of a body or "
+        "response (default %(default)s)",
+    )
+    add(
+        "--drain-limit",
+        type=_bytes,
+        default=d.drain_limit_bytes,
+        metavar="BYTES",
+        help="unread request body read and discarded to keep a connection; more closes it "
+        "(default %(default)s)",
+    )
+    add(
+        "--linger-timeout",
+        type=_seconds,
+        default=d.linger_timeout_s,
+        metavar="SECONDS",
+        help="after our last response, how long a closing connection reads what the client "
+        "still sends (default %(default)s)",
+    )
+    add(
+        "--shutdown-grace",
+        type=_seconds,
+        default=d.shutdown_grace_s,
+        metavar="SECONDS",
+        help="on SIGTERM, how long requests in flight may finish (default %(default)s)",
+    )
+
+
+def _connection_limits(args: argparse.Namespace) -> ServerLimits:
+    return ServerLimits(
+        max_header_bytes=args.max_header_bytes,
+        header_timeout_s=args.header_timeout,
+        idle_timeout_s=args.idle_timeout,
+        min_transfer_bytes_per_s=args.min_transfer_rate,
+        transfer_window_s=args.transfer_window,
+        drain_limit_bytes=args.drain_limit,
+        linger_timeout_s=args.linger_timeout,
+        shutdown_grace_s=args.shutdown_grace,
+    )
+
+
+def _number(value: str, kind: type[int] | type[float], positive: bool) -> float:
+    try:
+        number = kind(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+    if number < 0 or (positive and number == 0) or number != number or number == float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"expected a {'positive' if positive else 'non-negative'} number, got {value!r}"
+        )
+    return number
+
+
+def _seconds(value: str) -> float:
+    return _number(value, float, positive=True)
+
+
+def _rate(value: str) -> float:
+    return _number(value, float, positive=False)
+
+
+def _bytes(value: str) -> int:
+    return int(_number(value, int, positive=False))
+
+
+def _positive_int(value: str) -> int:
+    return int(_number(value, int, positive=True))
+
+
 @dataclass(frozen=True)
 class ServeOptions:
     data_dir: str
@@ -161,6 +272,7 @@ class ServeOptions:
     tls_cert: str | None = None
     tls_key: str | None = None
     min_free: MinFree = DEFAULT_MIN_FREE
+    limits: ServerLimits = field(default_factory=ServerLimits)  # all but max_connections
 
 
 class StoreFailed(Exception):
@@ -202,7 +314,7 @@ async def serve(opts: ServeOptions) -> None:
         runtime=runtime,
         users=loaded.users,
         data_dir=opts.data_dir,
-        limits=ServerLimits(max_connections=opts.max_connections),
+        limits=replace(opts.limits, max_connections=opts.max_connections),
         region=opts.region,
         domains=opts.domains,
         ssl_context=ssl_context,
@@ -299,6 +411,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         min_free=args.min_free,
+        limits=_connection_limits(args),
     )
     try:
         trio.run(serve, opts)

@@ -8,23 +8,33 @@ starts the next request/response cycle (keep-alive) or closes.
 Error policy (after h11's ``examples/trio-server.py``):
 
 - The peer broke the protocol (malformed head, header block over
-  ``max_header_bytes``, head not complete within ``header_timeout_s``, a body
+  ``max_header_bytes``, head not complete in time, a body
   framing in doubt: Content-Length beside Transfer-Encoding, or a
   Transfer-Encoding other than ``chunked``): answer
   ``app.error_response(...)`` with ``Connection: close`` if a response can still
   be sent, then close. Only this connection is affected.
-- Idle between requests past ``idle_timeout_s``, or the server shuts down while
-  we are idle: close silently.
-- The body stalls past ``body_timeout_s`` or the client disconnects mid-body:
-  `RequestBody.read` raises S3Error (``RequestTimeout`` / ``IncompleteBody``);
-  the app answers, and the connection closes after that response.
-- The client goes away while we write: abandon the response quietly (debug log).
+- Idle between requests past ``idle_timeout_s``, a new connection that sends
+  nothing within ``header_timeout_s``, or the server shuts down while we are
+  idle: close silently.
+- The body arrives slower than the transfer-rate floor (`hamster.http.rate`:
+  ``min_transfer_bytes_per_s`` on average, ``transfer_window_s`` of grace) or
+  the client disconnects mid-body: `RequestBody.read` raises S3Error
+  (``RequestTimeout`` / ``IncompleteBody``); the app answers, and the
+  connection closes after that response.
+- The client goes away while we write, or reads our response slower than the
+  same floor: abandon the response quietly (debug log) and close.
 - An exception escapes the app (a bug): log it with its traceback and answer
   ``InternalError`` if no byte of the response went out yet, else abort.
 - After a response, an unread request body is drained (at most
   ``drain_limit_bytes``) to keep the connection; a client still waiting for a
   ``100 Continue`` we never sent is told ``Connection: close`` instead, so it
   never sends the body.
+
+Deadlines are per request, not per read: a new connection has
+``header_timeout_s`` from its start until its first request head is complete;
+a keep-alive connection has ``idle_timeout_s`` for the first byte of its next
+request, then ``header_timeout_s`` for the rest of its head; a body and a
+response are held to the rate floor over their whole length.
 
 Nothing here reads the wall clock: every timeout is a trio deadline, so tests
 drive them with ``trio.testing.MockClock``.
@@ -33,6 +43,7 @@ drive them with ``trio.testing.MockClock``.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -43,6 +54,7 @@ import h11
 import trio
 
 from hamster.http.messages import App, HttpRequest, Response
+from hamster.http.rate import RateFloor, TransferMeter
 from hamster.s3.errors import S3Error
 
 logger = logging.getLogger("hamster.http")
@@ -63,10 +75,15 @@ class ServerLimits:
 
     Attributes:
       max_header_bytes: the largest request head (request line + headers).
-      header_timeout_s: from the first byte of a request until its head is complete.
+      header_timeout_s: the time a request head (request line + headers) may
+        take: for a new connection from its start (a TLS handshake included),
+        for a keep-alive one from the first byte of the request.
       idle_timeout_s: keep-alive idle time between requests (then close silently).
-      body_timeout_s: the longest a request body read may stall; also bounds a drain.
-      send_timeout_s: the longest one write to the client may stall.
+      min_transfer_bytes_per_s: the floor on the average rate a request body
+        arrives at and a response is read at (0: no floor, only stalls of
+        ``transfer_window_s`` are bounded); also bounds a drain.
+      transfer_window_s: the grace at the start of a body or response, and the
+        longest a client may stall in one (`hamster.http.rate`).
       max_connections: concurrent connections; when full, stop accepting.
       drain_limit_bytes: unread request body we drain after a response to keep
         the connection alive; beyond that, close.
@@ -77,10 +94,10 @@ class ServerLimits:
     """
 
     max_header_bytes: int = 16 * 1024
-    header_timeout_s: float = 30.0
+    header_timeout_s: float = 10.0
     idle_timeout_s: float = 75.0
-    body_timeout_s: float = 60.0
-    send_timeout_s: float = 60.0
+    min_transfer_bytes_per_s: float = 4 * 1024
+    transfer_window_s: float = 20.0
     max_connections: int = 1024
     drain_limit_bytes: int = 1 << 20
     shutdown_grace_s: float = 30.0
@@ -92,15 +109,19 @@ class ServerLimits:
         assert self.max_connections > 0
         assert self.receive_bytes > 0
         assert self.drain_limit_bytes >= 0
+        assert self.transfer_window_s > 0
         for name in (
             "header_timeout_s",
             "idle_timeout_s",
-            "body_timeout_s",
-            "send_timeout_s",
+            "min_transfer_bytes_per_s",
             "shutdown_grace_s",
             "linger_timeout_s",
         ):
             assert getattr(self, name) >= 0, name
+
+    @property
+    def transfer_floor(self) -> RateFloor:
+        return RateFloor(self.min_transfer_bytes_per_s, self.transfer_window_s)
 
 
 class ShutdownSignal:
@@ -262,6 +283,11 @@ class _Connection:
         self._shutdown = shutdown
         self._conn = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_header_bytes)
         self._peer_eof = False
+        self._started_at = trio.current_time()
+        self._first_request = True
+        self._floor = limits.transfer_floor
+        self._body_meter = TransferMeter(self._floor)
+        self._send_meter = TransferMeter(self._floor)
         # Set when the request body can no longer be trusted or drained
         # (it timed out or broke): close after the current response.
         self._must_close = False
@@ -305,7 +331,9 @@ class _Connection:
             logger.debug("ambiguous request framing: %s", framing_error.text)
             await self._refuse(framing_error)
             return False
+        self._first_request = False
         request = _to_http_request(event, self._scheme)
+        self._body_meter = TransferMeter(self._floor)
         body = _Body(self, _content_length(event))
         try:
             response = await self._app.handle(request, body)
@@ -354,33 +382,45 @@ class _Connection:
 
     # ---- receiving ------------------------------------------------------
 
-    async def _receive(self) -> None:
-        """One receive_some into h11; a reset counts as end of stream."""
+    async def _receive(self) -> int:
+        """One receive_some into h11 (its size); a reset counts as end of stream."""
         try:
             data = await self._stream.receive_some(self._limits.receive_bytes)
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             logger.debug("receive failed: %r", exc)
             data = b""
         if self._peer_eof:
-            return  # bytes after a reset: h11 has already seen the end
+            return 0  # bytes after a reset: h11 has already seen the end
         if not data:
             self._peer_eof = True
         # SocketStream gives bytes; only memory streams give a bytearray.
         self._conn.receive_data(data if isinstance(data, bytes) else bytes(data))
+        return len(data)
 
     async def _receive_head(self) -> h11.Event | None:
         """The next request head (or ConnectionClosed); None if we gave up idle.
 
+        The first request's head must be complete `header_timeout_s` after the
+        connection began; a later one's, `header_timeout_s` after its first
+        byte, which may take `idle_timeout_s` to come.
+
         Raises:
           h11.RemoteProtocolError: malformed, or larger than max_header_bytes.
-          _HeadTimeout: a partial head did not complete within header_timeout_s.
+          _HeadTimeout: a partial head did not complete in time.
         """
         conn = self._conn
+        limits = self._limits
         event = conn.next_event()
+        head_deadline = math.inf
+        if self._first_request:
+            head_deadline = self._started_at + limits.header_timeout_s
         if event is h11.NEED_DATA and not conn.trailing_data[0]:
             # Idle: nothing of the next request has arrived yet.
+            idle_deadline = head_deadline
+            if not self._first_request:
+                idle_deadline = trio.current_time() + limits.idle_timeout_s
             with (
-                trio.move_on_after(self._limits.idle_timeout_s) as idle_scope,
+                trio.move_on_at(idle_deadline) as idle_scope,
                 self._shutdown.cancel_on_shutdown() as shutdown_scope,
             ):
                 await self._receive()
@@ -388,7 +428,9 @@ class _Connection:
                 return None
             event = conn.next_event()
         if event is h11.NEED_DATA:
-            with trio.move_on_after(self._limits.header_timeout_s) as head_scope:
+            if not self._first_request:
+                head_deadline = trio.current_time() + limits.header_timeout_s
+            with trio.move_on_at(head_deadline) as head_scope:
                 while event is h11.NEED_DATA:
                     await self._receive()
                     event = conn.next_event()
@@ -401,8 +443,8 @@ class _Connection:
         """The next piece of the current request body.
 
         Raises:
-          S3Error: IncompleteBody (client went away), RequestTimeout (stalled
-            past body_timeout_s), InvalidRequest (broken chunked framing).
+          S3Error: IncompleteBody (client went away), RequestTimeout (slower
+            than the transfer-rate floor), InvalidRequest (broken chunked framing).
         """
         while True:
             try:
@@ -417,26 +459,31 @@ class _Connection:
             if event is not h11.NEED_DATA:
                 self._must_close = True
                 raise S3Error("IncompleteBody")
-            with trio.move_on_after(self._limits.body_timeout_s) as scope:
-                await self._receive()
+            meter = self._body_meter
+            start = trio.current_time()
+            received_bytes = 0
+            with trio.move_on_after(meter.allowance_s()) as scope:
+                received_bytes = await self._receive()
+            meter.spent(trio.current_time() - start, received_bytes)
             if scope.cancelled_caught:
+                logger.debug("request body slower than the transfer-rate floor")
                 self._must_close = True
                 raise S3Error("RequestTimeout")
 
     async def _drain(self) -> bool:
-        """Read and discard the rest of the request body, within the drain limits."""
+        """Read and discard the rest of the request body, within the drain limit
+        and the transfer-rate floor (the body's own meter goes on)."""
         budget_bytes = self._limits.drain_limit_bytes
         try:
-            with trio.fail_after(self._limits.body_timeout_s):
-                while True:
-                    event = await self.next_body_event()
-                    if isinstance(event, h11.EndOfMessage):
-                        return True
-                    budget_bytes -= len(event.data)
-                    if budget_bytes < 0:
-                        logger.debug("unread request body over the drain limit; closing")
-                        return False
-        except (S3Error, trio.TooSlowError) as exc:
+            while True:
+                event = await self.next_body_event()
+                if isinstance(event, h11.EndOfMessage):
+                    return True
+                budget_bytes -= len(event.data)
+                if budget_bytes < 0:
+                    logger.debug("unread request body over the drain limit; closing")
+                    return False
+        except S3Error as exc:
             logger.debug("drain failed: %r", exc)
             return False
 
@@ -450,16 +497,32 @@ class _Connection:
             # The reason phrase matters: botocore before 1.40.21 and the aws CLI v2's
             # copy of it only recognise "HTTP/1.1 100 Continue" (botocore #3455).
             continue_ = h11.InformationalResponse(status_code=100, headers=[], reason=_reason(100))
+            self._send_meter = TransferMeter(self._floor)
             await self._send_events([continue_])
         except _PeerGone as exc:
             self._must_close = True
             raise S3Error("IncompleteBody") from exc
 
     async def _send_bytes(self, data: bytes) -> None:
+        """Send `data`, held to the transfer-rate floor: in pieces of at most
+        the floor's `piece_bytes`, each allowed the current response's credit
+        plus the time its bytes earn (`TransferMeter.allowance_s`)."""
+        meter = self._send_meter
+        piece_bytes = self._floor.piece_bytes
+        if piece_bytes is None or len(data) <= piece_bytes:
+            pieces: list[bytes | memoryview] = [data]
+        else:
+            view = memoryview(data)
+            pieces = [view[i : i + piece_bytes] for i in range(0, len(view), piece_bytes)]
         try:
-            with trio.fail_after(self._limits.send_timeout_s):
-                await self._stream.send_all(data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, trio.TooSlowError) as exc:
+            for piece in pieces:
+                start = trio.current_time()
+                with trio.move_on_after(meter.allowance_s(len(piece))) as scope:
+                    await self._stream.send_all(piece)
+                if scope.cancelled_caught:
+                    raise _PeerGone("the client reads slower than the transfer-rate floor")
+                meter.spent(trio.current_time() - start, len(piece))
+        except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             raise _PeerGone(repr(exc)) from exc
 
     async def _send_events(self, events: list[h11.Event]) -> None:
@@ -494,6 +557,7 @@ class _Connection:
             nothing of it was sent.
         """
         chunks = None if isinstance(response.body, bytes) else response.body
+        self._send_meter = TransferMeter(self._floor)
         no_body = method == "HEAD" or response.status in (204, 304) or response.status < 200
         try:
             try:
@@ -592,7 +656,7 @@ class _Connection:
 
 
 class _HeadTimeout(Exception):
-    """A request head started but did not complete within header_timeout_s."""
+    """A request head started but did not complete in time."""
 
 
 def _head_error(exc: h11.RemoteProtocolError) -> S3Error:

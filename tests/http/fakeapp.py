@@ -13,6 +13,7 @@ from hamster.http.connection import ServerLimits, ShutdownSignal, serve_connecti
 from hamster.http.messages import HttpRequest, RequestBody, Response
 from hamster.http.testing import RawClient
 from hamster.s3.errors import S3Error
+from tests.patterns import pattern
 
 
 @dataclass
@@ -21,6 +22,9 @@ class FakeApp:
 
     /echo?n=K      read the body K bytes at a time, answer it (x-content-length: what
                    `content_length` said)
+    /dawdle?n=K    like /echo, but wait 100 s (the app's own time: hashing, a slow
+                   disk) before each read
+    /pattern?n=K   stream K bytes of `tests.patterns.pattern(K, "fake")` in 64 KiB chunks
     /ignore        answer 200 without reading the body
     /refuse        answer 403 without reading the body
     /head          Content-Length 5 set by the app, body b"hello"
@@ -44,9 +48,9 @@ class FakeApp:
         self.requests.append(request)
         path, _, query = request.target.partition(b"?")
         n = int(query.partition(b"=")[2] or b"0")
-        if path == b"/echo":
+        if path in (b"/echo", b"/dawdle"):
             try:
-                data = await _read_all(body, n or 1 << 20)
+                data = await _read_all(body, n or 1 << 20, dawdle_s=100.0 * (path == b"/dawdle"))
             except S3Error as error:
                 self.body_errors.append(error.code)
                 return self.error_response(error, request)
@@ -68,6 +72,13 @@ class FakeApp:
                 [("Content-Length", str(5 * n))] if path == b"/stream" else [],
                 self._chunks(name, n),
                 on_close=self._on_close(name),
+            )
+        if path == b"/pattern":
+            return Response(
+                200,
+                [("Content-Length", str(n))],
+                _pattern_chunks(n),
+                on_close=self._on_close("/pattern"),
             )
         if path == b"/boom":
             raise RuntimeError("a bug in the handler")
@@ -104,12 +115,22 @@ class FakeApp:
         return on_close
 
 
-async def _read_all(body: RequestBody, max_bytes: int) -> bytes:
+async def _read_all(body: RequestBody, max_bytes: int, dawdle_s: float = 0.0) -> bytes:
     out = bytearray()
-    while chunk := await body.read(max_bytes):
+    while True:
+        if dawdle_s:
+            await trio.sleep(dawdle_s)  # the MockClock's time: nothing really waits
+        chunk = await body.read(max_bytes)
+        if not chunk:
+            return bytes(out)
         assert len(chunk) <= max_bytes
         out += chunk
-    return bytes(out)
+
+
+async def _pattern_chunks(size: int) -> AsyncIterator[bytes]:
+    for start in range(0, size, 64 * 1024):
+        yield pattern(min(64 * 1024, size - start), "fake", start)
+        await trio.lowlevel.checkpoint()
 
 
 @dataclass

@@ -31,7 +31,7 @@ LIMITS = ServerLimits(
     max_header_bytes=2048,
     header_timeout_s=10.0,
     idle_timeout_s=20.0,
-    body_timeout_s=30.0,
+    transfer_window_s=30.0,
     drain_limit_bytes=100,
     linger_timeout_s=1.0,
 )
