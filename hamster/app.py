@@ -26,7 +26,7 @@ from hamster.s3.httpdate import format_http_date
 from hamster.s3.request import S3Request, parse_request
 from hamster.s3.router import Op, route
 from hamster.s3.xml import error_xml
-from hamster.storage.errors import StorageError
+from hamster.storage.errors import OutOfDescriptors, StorageError, classify
 from hamster.storage.store import Store
 
 log = logging.getLogger("hamster.app")
@@ -112,9 +112,18 @@ class S3App:
             # Logged as its kind wants (api/storage_errors.py), not per response.
             mapped = self.storage_errors.s3_error(exc, request_id)
             response = self._error(mapped, request, request_id, logged=True)
-        except Exception:
-            log.exception("request %s failed: %s %r", request_id, request.method, request.target)
-            response = self._error(S3Error("InternalError"), request, request_id)
+        except Exception as exc:
+            # No descriptor left, wherever in the request it shows, is
+            # answered as at the storage edge (503 SlowDown); the rest is a bug.
+            known = classify(exc, "request", "") if isinstance(exc, OSError) else None
+            if isinstance(known, OutOfDescriptors):
+                mapped = self.storage_errors.s3_error(known, request_id)
+                response = self._error(mapped, request, request_id, logged=True)
+            else:
+                log.exception(
+                    "request %s failed: %s %r", request_id, request.method, request.target
+                )
+                response = self._error(S3Error("InternalError"), request, request_id)
         return self._finish(response, request, request_id)
 
     async def _dispatch(self, request: HttpRequest, body: RequestBody, request_id: str) -> Response:

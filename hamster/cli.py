@@ -16,6 +16,7 @@ import trio
 
 from hamster import __version__
 from hamster.config import ConfigError, load_users
+from hamster.http.descriptors import budget_descriptors
 from hamster.http.server import Server, ServerLimits, open_listeners
 from hamster.node import open_local_storage, open_node
 from hamster.runtime import Runtime
@@ -307,14 +308,18 @@ async def serve(opts: ServeOptions) -> None:
         secret_key=opts.secret_key,
         runtime=runtime,
     )
-    fs, meta = await open_local_storage(opts.data_dir, runtime)
+    # The connection cap that leaves every connection its files (descriptors.py).
+    budget = budget_descriptors(opts.max_connections)
+    fs, meta = await open_local_storage(
+        opts.data_dir, runtime, max_open_files=budget.metadata_files
+    )
     node = await open_node(
         fs=fs,
         meta=meta,
         runtime=runtime,
         users=loaded.users,
         data_dir=opts.data_dir,
-        limits=replace(opts.limits, max_connections=opts.max_connections),
+        limits=replace(opts.limits, max_connections=budget.max_connections),
         region=opts.region,
         domains=opts.domains,
         ssl_context=ssl_context,

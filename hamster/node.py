@@ -52,15 +52,18 @@ class Node:
 
 
 async def open_local_storage(
-    data_dir: str, runtime: Runtime
+    data_dir: str, runtime: Runtime, *, max_open_files: int | None = None
 ) -> tuple[RealFileSystem, LevelDBMetaStore]:
     """The host's filesystem under `data_dir` and LevelDB in `data_dir`/meta
     (created if missing), both hopping through `runtime.offload`: what
     `hamster serve` runs on. The caller owns the metadata store until it
-    hands it to `open_node`."""
+    hands it to `open_node`. `max_open_files`: LevelDB's share of the
+    process's file descriptors (hamster/http/descriptors.py)."""
     fs = RealFileSystem(data_dir, offload=runtime.offload)
     await fs.makedirs(META_DIR)
-    meta = await LevelDBMetaStore.open(os.path.join(data_dir, META_DIR), offload=runtime.offload)
+    meta = await LevelDBMetaStore.open(
+        os.path.join(data_dir, META_DIR), offload=runtime.offload, max_open_files=max_open_files
+    )
     return fs, meta
 
 

@@ -24,6 +24,8 @@ STARTUP_TIMEOUT_S = 60.0
 class Daemon:
     data_dir: Path
     args: Sequence[str] = ()
+    # Run before the interpreter, e.g. ["prlimit", "--nofile=256:256", "--"].
+    command_prefix: Sequence[str] = ()
     env: dict[str, str] = field(default_factory=dict)
     scheme: str = "http"
     host: str = ""
@@ -40,6 +42,7 @@ class Daemon:
 
     def start(self) -> Daemon:
         cmd = [
+            *self.command_prefix,
             sys.executable,
             "-m",
             "hamster.cli",

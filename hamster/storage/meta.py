@@ -132,11 +132,16 @@ class LevelDBMetaStore:
         self._offload: Offload = offload if offload is not None else ThreadOffload()
 
     @classmethod
-    async def open(cls, path: str, *, offload: Offload | None = None) -> LevelDBMetaStore:
+    async def open(
+        cls, path: str, *, offload: Offload | None = None, max_open_files: int | None = None
+    ) -> LevelDBMetaStore:
+        """Open (or create) the database at `path`; `max_open_files`: the
+        table files LevelDB may keep open (None: its default, 1000)."""
         offload = offload if offload is not None else ThreadOffload()
-        db = await offload.run_sync(
-            lambda: plyvel.DB(path, create_if_missing=True, paranoid_checks=True)
-        )
+        options: dict[str, Any] = {"create_if_missing": True, "paranoid_checks": True}
+        if max_open_files is not None:
+            options["max_open_files"] = max_open_files
+        db = await offload.run_sync(lambda: plyvel.DB(path, **options))
         return cls(db, offload=offload)
 
     async def get(self, key: bytes) -> bytes | None:

@@ -83,6 +83,7 @@ class FaultyFS:
         self.eio_write = False
         self.eio_read: set[str] = set()
         self.emfile_reads = False
+        self.emfile_statvfs = False
         self.created: list[str] = []
 
     async def open_write(self, path: str) -> WritableFile:
@@ -113,6 +114,9 @@ class FaultyFS:
         return await self.inner.exists(path)
 
     async def disk_space(self) -> DiskSpace | None:
+        if self.emfile_statvfs:
+            # An OSError the store does not classify: seen by the app as it is.
+            raise OSError(errno.EMFILE, "Too many open files")
         if self.free_bytes is None:
             return None
         return DiskSpace(free_bytes=self.free_bytes, total_bytes=self.total_bytes)
@@ -355,3 +359,25 @@ async def test_emfile_opening_a_blob_answers_503_slowdown(
     fs.emfile_reads = False
     got = await node.request("GET", "/bkt/old")
     assert (got.status, got.body) == (200, pattern(MiB + 3, "old"))
+
+
+async def test_emfile_anywhere_in_a_request_answers_503_slowdown(
+    faulty: tuple[Harness, FaultyFS],
+    autojump_clock: MockClock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    node, fs = faulty
+    fs.emfile_statvfs = True
+    with caplog.at_level(logging.INFO):
+        for _ in range(3):
+            put = await node.request("PUT", "/bkt/new", body=pattern(1000, "new"))
+            assert put.status == 503, put
+            assert error_fields(put)["Code"] == "SlowDown"
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert lines == [
+        "out of file descriptors (request: [Errno 24] Too many open files): answering 503 "
+        "SlowDown until some are free"
+    ]
+    assert not tracebacks(caplog)
+    fs.emfile_statvfs = False
+    assert (await node.request("HEAD", "/bkt/new")).status == 404
