@@ -3,16 +3,21 @@ body's bytes and its digests, and the file is written in whole chunks."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import logging
 from pathlib import Path
 
 import pytest
 
 from hamster import integrity
 from hamster.storage.blobs import BLOBS_DIR, TMP_DIR, BlobStore, blob_path
+from hamster.storage.blobs import tmp_path as tmp_path_of
+from hamster.storage.errors import DiskFault
 from hamster.storage.fs import RealFile, RealFileSystem
+from tests.patterns import assert_pattern, pattern
 
-from .bodies import BytesBody
+from .bodies import BytesBody, FailingBody
 from .conftest import make_runtime
 
 CHUNK_BYTES = 1000
@@ -63,3 +68,176 @@ async def test_write_keeps_bytes_and_digests_whatever_the_read_sizes(
     # Whole chunks, then what is left.
     full, rest = divmod(size, CHUNK_BYTES)
     assert fs.write_sizes == [CHUNK_BYTES] * full + ([rest] if rest else [])
+
+
+class FaultyFs(RealFileSystem):
+    """A real filesystem whose sync_dir of a blob's directory, rename (after
+    moving the file) or remove can be made to fail."""
+
+    def __init__(self, root: str) -> None:
+        super().__init__(root)
+        self.fail_sync_dir_of: str | None = None
+        self.fail_after_rename = False
+        self.fail_remove = False
+        self.calls: list[str] = []
+
+    async def exists(self, path: str) -> bool:
+        self.calls.append(f"exists {path}")
+        return await super().exists(path)
+
+    async def makedirs(self, path: str) -> None:
+        self.calls.append(f"makedirs {path}")
+        await super().makedirs(path)
+
+    async def sync_dir(self, path: str) -> None:
+        self.calls.append(f"sync_dir {path}")
+        if path == self.fail_sync_dir_of:
+            raise OSError(errno.EIO, "simulated directory fsync failure")
+        await super().sync_dir(path)
+
+    async def rename(self, src: str, dst: str) -> None:
+        await super().rename(src, dst)
+        if self.fail_after_rename:
+            raise OSError(errno.EIO, "simulated rename failure after the move")
+
+    async def remove(self, path: str, *, missing_ok: bool = False) -> None:
+        self.calls.append(f"remove {path}")
+        if self.fail_remove:
+            raise PermissionError(errno.EACCES, "simulated remove failure", path)
+        await super().remove(path, missing_ok=missing_ok)
+
+
+async def faulty_store(
+    tmp_path: Path, chunk_bytes: int = CHUNK_BYTES
+) -> tuple[FaultyFs, BlobStore]:
+    fs = FaultyFs(str(tmp_path))
+    for path in (TMP_DIR, BLOBS_DIR):
+        await fs.makedirs(path)
+    fs.calls.clear()
+    return fs, BlobStore(fs, make_runtime(), chunk_bytes=chunk_bytes)
+
+
+async def write_pattern(blobs: BlobStore, blob_id: str, size: int, obj: int = 1) -> bytes:
+    data = pattern(size, obj)
+    written = await blobs.write(
+        blob_id, BytesBody(data, 333), content_length=size, max_size_bytes=size, content_md5=None
+    )
+    assert (written.size, written.md5) == (size, hashlib.md5(data).digest())
+    return data
+
+
+def files_under(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+
+async def test_one_byte_chunks_keep_every_byte_in_place(tmp_path: Path) -> None:
+    _fs, blobs = await faulty_store(tmp_path, chunk_bytes=1)
+    data = await write_pattern(blobs, BLOB_ID, 100)
+    assert_pattern((tmp_path / blob_path(BLOB_ID)).read_bytes(), 1, size=100)
+    assert (tmp_path / blob_path(BLOB_ID)).read_bytes() == data
+
+
+def test_chunks_are_never_empty(tmp_path: Path) -> None:
+    with pytest.raises(AssertionError):
+        BlobStore(RealFileSystem(str(tmp_path)), make_runtime(), chunk_bytes=0)
+
+
+class WholeChunkBody:
+    """Serves `pieces` one per read (each exactly what was asked for)."""
+
+    def __init__(self, pieces: list[bytes]) -> None:
+        self.pieces = list(pieces)
+
+    async def read(self, max_bytes: int) -> bytes:
+        if not self.pieces:
+            return b""
+        assert len(self.pieces[0]) <= max_bytes
+        return self.pieces.pop(0)
+
+
+async def test_a_read_that_fills_a_chunk_is_written_as_is_not_copied(tmp_path: Path) -> None:
+    fs = RecordingFs(str(tmp_path))
+    for path in (TMP_DIR, BLOBS_DIR):
+        await fs.makedirs(path)
+    pieces = [pattern(CHUNK_BYTES, 2, i * CHUNK_BYTES) for i in range(3)]
+    seen: list[object] = []
+    opened = fs.open_write
+
+    async def open_write(path: str) -> RealFile:
+        f = await opened(path)
+        inner = f.write
+
+        async def write(data: bytes | bytearray | memoryview) -> None:
+            seen.append(data)
+            await inner(data)
+
+        f.write = write  # type: ignore[method-assign]
+        return f
+
+    fs.open_write = open_write  # type: ignore[method-assign]
+    await BlobStore(fs, make_runtime(), chunk_bytes=CHUNK_BYTES).write(
+        BLOB_ID,
+        WholeChunkBody(pieces),
+        content_length=3 * CHUNK_BYTES,
+        max_size_bytes=3 * CHUNK_BYTES,
+        content_md5=None,
+    )
+    assert len(seen) == 3 and all(w is p for w, p in zip(seen, pieces, strict=True))
+    assert_pattern((tmp_path / blob_path(BLOB_ID)).read_bytes(), 2, size=3 * CHUNK_BYTES)
+
+
+async def test_a_known_blob_directory_is_not_checked_again(tmp_path: Path) -> None:
+    fs, blobs = await faulty_store(tmp_path)
+    first, second = "cd" + "1" * 30, "cd" + "2" * 30
+    await write_pattern(blobs, first, 10)
+    assert [c for c in fs.calls if not c.startswith("sync_dir blobs/cd")] == [
+        "exists blobs/cd",
+        "makedirs blobs/cd",
+        "sync_dir blobs",
+    ]
+    fs.calls.clear()
+    await write_pattern(blobs, second, 10, obj=2)
+    assert fs.calls == ["sync_dir blobs/cd"]
+
+
+async def test_a_failure_after_the_rename_removes_the_renamed_blob(tmp_path: Path) -> None:
+    fs, blobs = await faulty_store(tmp_path)
+    fs.fail_sync_dir_of = f"{BLOBS_DIR}/{BLOB_ID[:2]}"
+    with pytest.raises(DiskFault, match=r"^blob directory sync blobs/ab: \[Errno 5\] simulated"):
+        await write_pattern(blobs, BLOB_ID, 10)
+    assert fs.calls[-1] == f"remove {blob_path(BLOB_ID)}"
+    assert files_under(tmp_path) == []
+
+
+async def test_a_temp_file_already_gone_at_cleanup_is_not_an_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A rename that moved the file and still failed: the temp name is gone,
+    which the cleanup accepts quietly (the blob left is recovery's orphan)."""
+    fs, blobs = await faulty_store(tmp_path)
+    fs.fail_after_rename = True
+    with caplog.at_level(logging.DEBUG, logger="hamster.storage"):
+        with pytest.raises(DiskFault, match="simulated rename failure"):
+            await write_pattern(blobs, BLOB_ID, 10)
+    assert fs.calls[-1] == f"remove {tmp_path_of(BLOB_ID)}"
+    assert caplog.records == []
+    assert files_under(tmp_path) == [blob_path(BLOB_ID)]
+
+
+async def test_a_failed_cleanup_is_logged_and_the_first_error_kept(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    fs, blobs = await faulty_store(tmp_path)
+    fs.fail_remove = True
+    body = FailingBody(pattern(CHUNK_BYTES + 5, 3), ValueError("the client went away"))
+    with caplog.at_level(logging.ERROR, logger="hamster.storage"):
+        with pytest.raises(ValueError, match="the client went away"):
+            await blobs.write(
+                BLOB_ID, body, content_length=None, max_size_bytes=1 << 20, content_md5=None
+            )
+    assert [r.getMessage() for r in caplog.records] == [
+        f"could not clean up blob {BLOB_ID} after a failed write"
+    ]
+    exc_info = caplog.records[0].exc_info
+    assert exc_info is not None and isinstance(exc_info[1], PermissionError)
+    assert files_under(tmp_path) == [tmp_path_of(BLOB_ID)]

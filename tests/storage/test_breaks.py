@@ -183,7 +183,11 @@ async def test_ignore_fsync_error(tmp_path: Path, caplog: pytest.LogCaptureFixtu
                 continue
             with caplog.at_level(logging.ERROR, logger="hamster.storage"):
                 info = await put
-            assert any("ignore-fsync-error" in r.getMessage() for r in caplog.records)
+            logged = [r for r in caplog.records if "ignore-fsync-error" in r.getMessage()]
+            assert [r.getMessage() for r in logged] == [
+                f"fsync of blob {info.blob_ids[0]} failed; carrying on (ignore-fsync-error)"
+            ]
+            assert logged[0].exc_info is not None
             assert (await store.get_object_info("bk", "k")) == info
         finally:
             await store.close()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
+import plyvel
 import pytest
 
 from hamster.storage import meta as meta_module
@@ -114,3 +116,69 @@ async def test_reopen_keeps_synced_writes(tmp_path: Path) -> None:
     db = await LevelDBMetaStore.open(str(tmp_path / "m"))
     assert await db.get(b"k") == b"v"
     await db.close()
+
+
+def test_prefix_upper_bound_strips_only_ff_bytes() -> None:
+    assert prefix_upper_bound(b"aX") == b"aY"
+    assert prefix_upper_bound(b"X\xff") == b"Y"
+    assert prefix_upper_bound(b"X\xffX\xff\xff") == b"X\xffY"
+
+
+class SpyDB:
+    """Wraps a plyvel DB and records how it is asked to write and close."""
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+        self.batches: list[dict[str, Any]] = []
+        self.closes = 0
+
+    def get(self, key: bytes) -> bytes | None:
+        value: bytes | None = self.db.get(key)
+        return value
+
+    def write_batch(self, **kwargs: Any) -> Any:
+        self.batches.append(kwargs)
+        return self.db.write_batch(**kwargs)
+
+    def close(self) -> None:
+        self.closes += 1
+        self.db.close()
+
+
+async def test_open_asks_leveldb_for_paranoid_checks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """paranoid_checks: a damaged table or log is refused at open, not served."""
+    opened: list[dict[str, Any]] = []
+    real_db = plyvel.DB
+
+    def db(path: str, **kwargs: Any) -> Any:
+        opened.append(kwargs)
+        return real_db(path, **kwargs)
+
+    monkeypatch.setattr(plyvel, "DB", db)
+    store = await LevelDBMetaStore.open(str(tmp_path / "m"))
+    await store.close()
+    assert opened == [{"create_if_missing": True, "paranoid_checks": True}]
+
+
+@pytest.mark.parametrize("sync", [True, False])
+async def test_a_write_is_synced_when_asked(tmp_path: Path, sync: bool) -> None:
+    spy = SpyDB(plyvel.DB(str(tmp_path / "m"), create_if_missing=True))
+    store = LevelDBMetaStore(spy)  # its own worker-thread offload
+    await store.write([(b"k", b"v")], [b"gone"], sync=sync)
+    assert spy.batches == [{"sync": sync, "transaction": True}]
+    assert await store.get(b"k") == b"v"
+    await store.close()
+
+
+async def test_close_closes_the_db_once_and_ends_use(tmp_path: Path) -> None:
+    spy = SpyDB(plyvel.DB(str(tmp_path / "m"), create_if_missing=True))
+    store = LevelDBMetaStore(spy)
+    await store.close()
+    await store.close()
+    assert spy.closes == 1
+    with pytest.raises(AssertionError):
+        await store.get(b"k")
+    with pytest.raises(AssertionError):
+        await store.write([], [], sync=True)

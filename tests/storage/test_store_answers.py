@@ -704,3 +704,39 @@ def test_source_checksum_only_for_a_whole_full_object_checksum_of_the_algorithm(
     )
     assert source_checksum(composite, 0, 40, "CRC32") is None
     assert source_checksum(dataclasses.replace(info, checksum=None), 0, 40, "CRC32") is None
+
+
+# --- require_bucket and a store without a part minimum ----------------------------
+
+
+async def test_require_bucket(store: Store) -> None:
+    await store.require_bucket("bk")
+    assert await refusal(store.require_bucket("nobucket")) == (
+        "NoSuchBucket",
+        404,
+        "The specified bucket does not exist",
+        [("BucketName", "nobucket")],
+    )
+
+
+async def test_a_store_without_a_part_minimum_takes_one_byte_parts(
+    tmp_path: Path, runtime: Runtime
+) -> None:
+    s = await Store.open(str(tmp_path / "nomin"), runtime, min_part_bytes=0)
+    try:
+        await s.create_bucket("bk", OWNER, "us-east-1")
+        upload = await s.uploads.create(NewUpload("bk", "mp", OWNER))
+        body = data("tiny parts", 3)
+        completed = []
+        for number, byte in enumerate(body, start=1):
+            part, _ = await s.uploads.upload_part(
+                PartRequest("bk", "mp", upload.upload_id, number), BytesBody(bytes([byte]))
+            )
+            completed.append(CompletedPart(number, part.etag))
+        info = await s.uploads.complete(
+            CompleteRequest("bk", "mp", upload.upload_id, tuple(completed))
+        )
+        assert info.size == 3
+        assert await read_all(s, "mp") == body
+    finally:
+        await s.close()
