@@ -280,10 +280,11 @@ class Uploads:
         Raises: NoSuchUpload, NoSuchBucket, the refusals of
         `parts.select_parts`, InvalidRequest (checksum type or object size
         not the upload's), BadDigest (a whole-object checksum that differs),
-        PreconditionFailed / NoSuchKey (If-None-Match / If-Match).
+        PreconditionFailed / NoSuchKey (If-None-Match / If-Match), StorageFull
+        (below the minimum free space; not for a retry of a Complete that
+        made its object, which writes nothing and gets the same answer).
         """
         core = self._core
-        await core.space.require()
         async with core.transaction() as batch:
             try:
                 upload = await self.get(req.bucket, req.key, req.upload_id)
@@ -294,6 +295,7 @@ class Uploads:
                 if done is None:
                     raise
                 return done  # a retry of the Complete that made it: the same answer
+            await core.space.require()
             if req.checksum_type is not None and req.checksum_type != upload.checksum_type:
                 raise S3Error(
                     "InvalidRequest",

@@ -295,6 +295,32 @@ async def test_min_free_refuses_new_writes_early_deletes_go_on(
     assert (got.status, got.body) == (200, pattern(1001, "big"))
 
 
+async def test_a_retried_complete_gets_its_answer_below_min_free(
+    faulty: tuple[Harness, FaultyFS], autojump_clock: MockClock
+) -> None:
+    """A Complete repeated after it made its object (its response was lost)
+    writes nothing: it still gets the same success when space is low, not a
+    507 that the SDK would take for a failure."""
+    node, fs = faulty
+    created = await node.request("POST", "/bkt/mp", query="uploads")
+    upload_id = ElementTree.fromstring(created.body).findtext(f"{{{S3_NS}}}UploadId")
+    assert upload_id
+    part1 = await node.request(
+        "PUT", "/bkt/mp", query=f"partNumber=1&uploadId={upload_id}", body=pattern(PART, "p1")
+    )
+    complete = (
+        "<CompleteMultipartUpload><Part><PartNumber>1</PartNumber>"
+        f"<ETag>{part1.header('etag')}</ETag></Part></CompleteMultipartUpload>"
+    ).encode()
+    first = await node.request("POST", "/bkt/mp", query=f"uploadId={upload_id}", body=complete)
+    assert first.status == 200, first
+    fs.free_bytes = 0
+    again = await node.request("POST", "/bkt/mp", query=f"uploadId={upload_id}", body=complete)
+    assert (again.status, again.body) == (200, first.body)
+    got = await node.request("GET", "/bkt/mp")
+    assert (got.status, got.body) == (200, pattern(PART, "p1"))
+
+
 async def test_eio_reading_a_blob_answers_500_once_with_the_path(
     faulty: tuple[Harness, FaultyFS],
     autojump_clock: MockClock,
