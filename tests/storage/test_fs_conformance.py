@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from hamster.storage.fs import FileSystem, RealFileSystem
-from sim.fs import SimDisk
+from sim.fs import SimDisk, SimFileSystem
 from tests.patterns import pattern
 
 FACTORIES: dict[str, Callable[[Path], FileSystem]] = {
@@ -196,3 +196,12 @@ async def test_reader_sees_a_growing_file(fs: FileSystem) -> None:
     assert await r.read_at(2, 10) == b"etwo"
     await w.close()
     await r.close()
+
+
+async def test_disk_space_is_unknown_or_within_the_filesystem(fs: FileSystem) -> None:
+    """`disk_space` may be None (the simulator does not model free space:
+    nothing is then refused early); a value has 0 <= free <= total, total > 0."""
+    space = await fs.disk_space()
+    assert space is None or 0 <= space.free_bytes <= space.total_bytes
+    assert space is None or space.total_bytes > 0
+    assert (space is None) == isinstance(fs, SimFileSystem)
