@@ -154,6 +154,14 @@ def _add_connection_arguments(serve: argparse.ArgumentParser) -> None:
     group = serve.add_argument_group("connections and timeouts (see docs/operations.md)")
     add = group.add_argument
     add(
+        "--max-connections-per-client",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="connections one client address may hold; behind a reverse proxy set it to "
+        "--max-connections (default: a quarter of --max-connections)",
+    )
+    add(
         "--max-header-bytes",
         type=_positive_int,
         default=d.max_header_bytes,
@@ -219,6 +227,7 @@ def _add_connection_arguments(serve: argparse.ArgumentParser) -> None:
 
 def _connection_limits(args: argparse.Namespace) -> ServerLimits:
     return ServerLimits(
+        max_connections_per_client=args.max_connections_per_client,
         max_header_bytes=args.max_header_bytes,
         header_timeout_s=args.header_timeout,
         idle_timeout_s=args.idle_timeout,

@@ -53,13 +53,14 @@ from typing import Final
 import h11
 import trio
 
+from hamster.http.admission import Slot
 from hamster.http.messages import App, HttpRequest, Response
 from hamster.http.rate import RateFloor, TransferMeter
 from hamster.s3.errors import S3Error
 
 logger = logging.getLogger("hamster.http")
 
-__all__ = ["ServerLimits", "ShutdownSignal", "serve_connection"]
+__all__ = ["ServerLimits", "ShutdownSignal", "refuse_connection", "serve_connection"]
 
 # Outgoing pieces smaller than this are joined into one send_all; larger ones
 # (response body chunks) are sent as they are, without a copy.
@@ -84,7 +85,11 @@ class ServerLimits:
         ``transfer_window_s`` are bounded); also bounds a drain.
       transfer_window_s: the grace at the start of a body or response, and the
         longest a client may stall in one (`hamster.http.rate`).
-      max_connections: concurrent connections; when full, stop accepting.
+      max_connections: concurrent connections; at the cap a new one is admitted
+        by shedding the connection waiting longest for a request, or refused
+        with 503 SlowDown (`hamster.http.admission`).
+      max_connections_per_client: the same cap per client address; None for a
+        quarter of ``max_connections`` (`client_cap`).
       drain_limit_bytes: unread request body we drain after a response to keep
         the connection alive; beyond that, close.
       shutdown_grace_s: how long in-flight requests may run after `shutdown`.
@@ -99,6 +104,7 @@ class ServerLimits:
     min_transfer_bytes_per_s: float = 4 * 1024
     transfer_window_s: float = 20.0
     max_connections: int = 1024
+    max_connections_per_client: int | None = None
     drain_limit_bytes: int = 1 << 20
     shutdown_grace_s: float = 30.0
     receive_bytes: int = 256 * 1024
@@ -107,6 +113,7 @@ class ServerLimits:
     def __post_init__(self) -> None:
         assert self.max_header_bytes > 0
         assert self.max_connections > 0
+        assert self.max_connections_per_client is None or self.max_connections_per_client > 0
         assert self.receive_bytes > 0
         assert self.drain_limit_bytes >= 0
         assert self.transfer_window_s > 0
@@ -118,6 +125,13 @@ class ServerLimits:
             "linger_timeout_s",
         ):
             assert getattr(self, name) >= 0, name
+
+    @property
+    def client_cap(self) -> int:
+        """The connections one client address may hold at once."""
+        if self.max_connections_per_client is None:
+            return max(1, self.max_connections // 4)
+        return min(self.max_connections, self.max_connections_per_client)
 
     @property
     def transfer_floor(self) -> RateFloor:
@@ -166,6 +180,7 @@ async def serve_connection(
     *,
     scheme: str = "http",
     shutdown: ShutdownSignal | None = None,
+    slot: Slot | None = None,
 ) -> None:
     """Serve HTTP/1.x requests on `stream` until either side closes.
 
@@ -176,6 +191,9 @@ async def serve_connection(
       scheme: ``"http"`` or ``"https"``, copied into each `HttpRequest`.
       shutdown: when set, idle connections close and in-flight responses get
         ``Connection: close``.
+      slot: the connection's place under the server's caps: told whenever the
+        connection waits for a request; shedding it closes the connection at
+        once (only while it waits, never mid-request).
 
     Resource handling:
       Takes ownership of `stream` and always closes it before returning.
@@ -184,8 +202,22 @@ async def serve_connection(
       Never raises for anything a client or the app does; a bug in this loop
       is logged and the connection closed. Cancellation propagates.
     """
-    connection = _Connection(stream, app, limits, scheme, shutdown or ShutdownSignal())
+    connection = _Connection(stream, app, limits, scheme, shutdown or ShutdownSignal(), slot)
     await connection.run()
+
+
+async def refuse_connection(
+    stream: trio.abc.Stream, app: App, limits: ServerLimits, error: S3Error
+) -> None:
+    """Answer `error` on a connection we will not serve (before reading a
+    request), then close: the client sees a response, not a reset.
+
+    Resource handling:
+      Takes ownership of `stream` and always closes it, within
+      ``limits.linger_timeout_s`` plus one send of the response.
+    """
+    connection = _Connection(stream, app, limits, "http", ShutdownSignal(), None)
+    await connection.refuse_and_close(error)
 
 
 class _PeerGone(Exception):
@@ -275,8 +307,11 @@ class _Connection:
         limits: ServerLimits,
         scheme: str,
         shutdown: ShutdownSignal,
+        slot: Slot | None,
     ) -> None:
         self._stream = stream
+        self._slot = slot if slot is not None else Slot()
+        self._shed = False  # shed to make room: close at once, no linger
         self._app = app
         self._limits = limits
         self._scheme = scheme
@@ -302,6 +337,12 @@ class _Connection:
             logger.exception("connection loop failed; closing the connection")
         finally:
             await self._close()
+
+    async def refuse_and_close(self, error: S3Error) -> None:
+        try:
+            await self._refuse(error)
+        finally:
+            await self._close(linger=True)
 
     async def _cycle(self) -> bool:
         """Serve one request; True if the connection may carry another."""
@@ -420,24 +461,40 @@ class _Connection:
             if not self._first_request:
                 idle_deadline = trio.current_time() + limits.idle_timeout_s
             with (
+                self._slot.waiting(head=False),
                 trio.move_on_at(idle_deadline) as idle_scope,
                 self._shutdown.cancel_on_shutdown() as shutdown_scope,
             ):
                 await self._receive()
+            if self._slot.shed_called:
+                self._shed_now()
+                return None
             if idle_scope.cancelled_caught or shutdown_scope.cancelled_caught:
                 return None
             event = conn.next_event()
         if event is h11.NEED_DATA:
             if not self._first_request:
                 head_deadline = trio.current_time() + limits.header_timeout_s
-            with trio.move_on_at(head_deadline) as head_scope:
+            with (
+                self._slot.waiting(head=True),
+                trio.move_on_at(head_deadline) as head_scope,
+            ):
                 while event is h11.NEED_DATA:
                     await self._receive()
                     event = conn.next_event()
+            if self._slot.shed_called:
+                self._shed_now()
+                return None
             if head_scope.cancelled_caught:
                 raise _HeadTimeout
         assert isinstance(event, h11.Event), event
         return event
+
+    def _shed_now(self) -> None:
+        """Shed while waiting for a request (even if its bytes just came): the
+        server has given our place away, so close without a word."""
+        logger.debug("connection shed to make room for a new one")
+        self._shed = True
 
     async def next_body_event(self) -> h11.Data | h11.EndOfMessage:
         """The next piece of the current request body.
@@ -635,17 +692,23 @@ class _Connection:
         unprocessed, _ = conn.trailing_data
         return bool(unprocessed)
 
-    async def _close(self) -> None:
-        """Close; if the client may still be sending, first shut our side and give
-        it a moment to read our response and close (lingering close)."""
+    async def _close(self, *, linger: bool = False) -> None:
+        """Close; if the client may still be sending (or `linger`), first shut our
+        side and give it a moment to read our response and close (lingering
+        close). A shed connection closes at once."""
         stream = self._stream
         try:
             if (
                 not self._peer_eof
-                and self._client_may_still_send()
+                and not self._shed
+                and (linger or self._client_may_still_send())
                 and isinstance(stream, trio.abc.HalfCloseableStream)
             ):
-                with trio.move_on_after(self._limits.linger_timeout_s):
+                # Answered already: a lingering connection may be shed first.
+                with (
+                    self._slot.waiting(head=False, lingering=True),
+                    trio.move_on_after(self._limits.linger_timeout_s),
+                ):
                     await stream.send_eof()
                     while await stream.receive_some(self._limits.receive_bytes):
                         pass

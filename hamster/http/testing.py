@@ -125,9 +125,12 @@ class MemoryListener(trio.abc.Listener[trio.abc.Stream]):
         self.accepted = 0
         self.closed = False
 
-    def connect(self) -> trio.abc.Stream:
-        """A new client: returns its end; the server end waits to be accepted."""
+    def connect(self, peer: str | None = None) -> trio.abc.Stream:
+        """A new client (from address `peer`, if given): returns its end; the
+        server end waits to be accepted."""
         client, server = trio.testing.memory_stream_pair()
+        if peer is not None:
+            server.peer_host = peer  # type: ignore[attr-defined]  # read by Server
         self._send.send_nowait(server)
         return client
 

@@ -89,10 +89,11 @@ class FakeApp:
 
     def error_response(self, error: S3Error, request: HttpRequest | None) -> Response:
         """Like S3App's: an XML body, none for HEAD (the status tells)."""
+        headers = [("x-error", error.code), *(error.headers or {}).items()]
         if request is not None and request.method == "HEAD":
-            return Response(error.status, [("x-error", error.code)])
+            return Response(error.status, headers)
         body = f"<Error><Code>{error.code}</Code></Error>".encode()
-        return Response(error.status, [("x-error", error.code)], body)
+        return Response(error.status, headers, body)
 
     async def _chunks(self, name: str, n: int) -> AsyncIterator[bytes]:
         try:

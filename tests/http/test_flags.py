@@ -18,6 +18,7 @@ def test_without_flags_the_limits_are_the_defaults() -> None:
 
 def test_every_connection_flag_sets_its_limit() -> None:
     got = limits(
+        "--max-connections-per-client=3",
         "--max-header-bytes=8192",
         "--header-timeout=3.5",
         "--idle-timeout=31",
@@ -28,6 +29,7 @@ def test_every_connection_flag_sets_its_limit() -> None:
         "--shutdown-grace=9",
     )
     assert got == ServerLimits(
+        max_connections_per_client=3,
         max_header_bytes=8192,
         header_timeout_s=3.5,
         idle_timeout_s=31.0,
@@ -48,6 +50,7 @@ def test_every_connection_flag_sets_its_limit() -> None:
         "--min-transfer-rate=-5",
         "--min-transfer-rate=inf",
         "--max-header-bytes=0",
+        "--max-connections-per-client=0",
         "--drain-limit=1.5",
         "--linger-timeout=soon",
     ],

@@ -72,7 +72,7 @@ async def test_graceful_shutdown_over_real_sockets() -> None:
     assert listeners[0].socket.fileno() == -1
 
 
-async def test_connection_cap_holds_the_next_connection_until_one_ends(
+async def test_at_the_cap_an_idle_connection_makes_room_for_the_next_one(
     autojump_clock: MockClock,
 ) -> None:
     server = Server(FakeApp(), ServerLimits(max_connections=1))
@@ -80,21 +80,43 @@ async def test_connection_cap_holds_the_next_connection_until_one_ends(
     async with trio.open_nursery() as nursery:
         await nursery.start(server.serve, [listener])
         first = RawClient(listener.connect())
-        second = RawClient(listener.connect())
         await first.send(get("/first"))
-        await second.send(get("/second"))
         assert (await first.read_response()).body == b"ok GET /first"
-        await trio.testing.wait_all_tasks_blocked()
-        assert (listener.accepted, server.active_connections) == (1, 1)
+        await trio.sleep(1)  # idle for a second: now it may be shed
         start = trio.current_time()
 
-        await first.stream.aclose()
+        second = RawClient(listener.connect())  # the first is idle: it is shed
+        await second.send(get("/second"))
         assert (await second.read_response()).body == b"ok GET /second"
-        assert trio.current_time() == start  # served as soon as the first ended
-        assert listener.accepted == 2
+        assert await first.read_to_eof() == b""
+        assert trio.current_time() == start
+        assert (listener.accepted, server.active_connections, server.shed_connections) == (2, 1, 1)
         await second.stream.aclose()
         server.shutdown()
     assert listener.closed
+
+
+async def test_at_the_cap_with_every_connection_busy_the_next_one_is_refused(
+    autojump_clock: MockClock,
+) -> None:
+    app = FakeApp()
+    server = Server(app, ServerLimits(max_connections=1))
+    listener = MemoryListener()
+    async with trio.open_nursery() as nursery:
+        await nursery.start(server.serve, [listener])
+        busy = RawClient(listener.connect())
+        await busy.send(get("/wait"))
+        await app.entered.wait()
+        refused = RawClient(listener.connect())
+        await refused.send(get("/refused"))
+        response = await refused.read_response()
+        assert (response.status, response.header("x-error")) == (503, "SlowDown")
+        assert await refused.read_to_eof() == b""
+        app.release.set()
+        assert (await busy.read_response()).status == 200
+        assert server.refused_connections == 1
+        server.shutdown()
+    assert [r.target for r in app.requests] == [b"/wait"]
 
 
 async def test_shutdown_cancels_what_outlives_the_grace_period(autojump_clock: MockClock) -> None:
