@@ -165,7 +165,10 @@ class S3App:
 
     def error_response(self, error: S3Error, request: HttpRequest | None) -> Response:
         request_id = self.runtime.request_id()
-        return self._finish(self._error(error, request, request_id), request, request_id)
+        # A connection refused at a cap: the server logs those once per burst.
+        logged = request is None and error.code == "SlowDown"
+        response = self._error(error, request, request_id, logged=logged)
+        return self._finish(response, request, request_id)
 
     def _error(
         self,
