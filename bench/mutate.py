@@ -5,8 +5,9 @@ only (``tests/<package>``), in its own scratch copy of the tree under
 ``build/mutate/<package>/`` so the three runs keep separate caches. ``--fresh``
 (what ``make mutate`` passes) starts from an empty cache; without it a rerun tests
 the mutants whose function changed and, again, every mutant that was not killed
-(mutmut would keep their cached verdicts even when new tests kill them). Per
-package it prints the score
+(mutmut would keep their cached verdicts even when new tests kill them), after
+tracing every test again (mutmut alone re-traces only new tests, so a function
+added since the last run would have none). Per package it prints the score
 
     killed / (mutants - equivalent)
 
@@ -123,6 +124,12 @@ def run(package: str, mutmut: str, *, fresh: bool, max_children: int | None) -> 
         shutil.rmtree(work / "mutants")
     cached = (work / "mutants").exists()
     prepare(package, work)
+    if cached:
+        # mutmut keeps each unchanged function's verdicts (in the .meta files)
+        # but re-traces only new tests: a function added or changed since the
+        # last run would have no tests mapped to it ("no tests"). Dropping the
+        # stats makes it trace the whole selection once more.
+        (work / "mutants" / "mutmut-stats.json").unlink(missing_ok=True)
     started = time.monotonic()
     cmd = [mutmut, "run"]
     if max_children:
