@@ -1,0 +1,1 @@
+"""Benchmark scripts (make bench, make mutate); not part of the package."""
