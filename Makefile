@@ -5,7 +5,7 @@
 #   make sim   - the crash simulation, seeds 0..999 (make test runs a time-boxed part of it)
 #   make mutate - mutation testing of hamster/storage, s3 and auth (slow; docs/testing.md)
 #   make bench - Hamster against moto and SeaweedFS, writes docs/benchmarks.md
-#                (QUICK=1: one short round; about 10 min otherwise; not part of make test)
+#                (QUICK=1: one short round; about 15 min otherwise; not part of make test)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin

@@ -275,7 +275,8 @@ def render(
         " outside 2xx) or socket error is"
         " **invalid**. Hamster answers a PUT only once it is synced (blob, directory,"
         " LevelDB); moto keeps objects in memory and SeaweedFS does not fsync: PUT is not a"
-        " like-for-like durability comparison, it is the comparison users make.",
+        " like-for-like durability comparison, it is the comparison users make. Hamster and"
+        " SeaweedFS verify every presigned signature; moto's server does not check them.",
         "",
         "HEAD is driven by `hey` (Debian's, Go net/http) instead of wrk, on one presigned URL"
         " (hey takes a single URL): wrk 4.1.0 cannot drive HEAD (its response parser is not"
