@@ -500,22 +500,6 @@ async def test_other_leveldb_io_errors_stay_as_they_are() -> None:
     await store.close()
 
 
-async def test_open_passes_max_open_files_to_leveldb(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    opened: list[dict[str, Any]] = []
-    real_db = plyvel.DB
-
-    def db(path: str, **kwargs: Any) -> Any:
-        opened.append(kwargs)
-        return real_db(path, **kwargs)
-
-    monkeypatch.setattr(plyvel, "DB", db)
-    store = await LevelDBMetaStore.open(str(tmp_path / "m"), max_open_files=64)
-    await store.close()
-    assert opened == [{"create_if_missing": True, "paranoid_checks": True, "max_open_files": 64}]
-
-
 # --- the store: reads, and the guard's wiring ------------------------------------
 
 

@@ -145,10 +145,15 @@ class SpyDB:
         self.db.close()
 
 
+@pytest.mark.parametrize(("max_open_files", "extra"), [(None, {}), (64, {"max_open_files": 64})])
 async def test_open_asks_leveldb_for_paranoid_checks(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    max_open_files: int | None,
+    extra: dict[str, int],
 ) -> None:
-    """paranoid_checks: a damaged table or log is refused at open, not served."""
+    """paranoid_checks: a damaged table or log is refused at open, not served;
+    max_open_files (the descriptor budget's share) only when given."""
     opened: list[dict[str, Any]] = []
     real_db = plyvel.DB
 
@@ -157,9 +162,9 @@ async def test_open_asks_leveldb_for_paranoid_checks(
         return real_db(path, **kwargs)
 
     monkeypatch.setattr(plyvel, "DB", db)
-    store = await LevelDBMetaStore.open(str(tmp_path / "m"))
+    store = await LevelDBMetaStore.open(str(tmp_path / "m"), max_open_files=max_open_files)
     await store.close()
-    assert opened == [{"create_if_missing": True, "paranoid_checks": True}]
+    assert opened == [{"create_if_missing": True, "paranoid_checks": True, **extra}]
 
 
 @pytest.mark.parametrize("sync", [True, False])
