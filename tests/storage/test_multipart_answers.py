@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -357,19 +358,19 @@ async def test_iter_uploads_markers_at_their_edges(mp: Store) -> None:
 
 
 async def test_create_stores_what_the_upload_was_created_with(mp: Store) -> None:
+    fields: dict[str, Any] = {
+        "content_type": "text/csv",
+        "content_encoding": "gzip",
+        "content_disposition": "inline",
+        "content_language": "fr",
+        "cache_control": "no-cache",
+        "expires": "Thu, 01 Jan 2037 00:00:00 GMT",
+        "user_metadata": (("a", "1"),),
+        "checksum_algorithm": "CRC32",
+        "checksum_type": "FULL_OBJECT",
+    }
     before = mp.runtime.now_ns()
-    upload = await create(
-        mp,
-        content_type="text/csv",
-        content_encoding="gzip",
-        content_disposition="inline",
-        content_language="fr",
-        cache_control="no-cache",
-        expires="Thu, 01 Jan 2037 00:00:00 GMT",
-        user_metadata=(("a", "1"),),
-        checksum_algorithm="CRC32",
-        checksum_type="FULL_OBJECT",
-    )
+    upload = await create(mp, **fields)
     after = mp.runtime.now_ns()
     assert before < upload.initiated_ns < after
     assert upload == UploadInfo(
@@ -378,15 +379,7 @@ async def test_create_stores_what_the_upload_was_created_with(mp: Store) -> None
         upload_id=upload.upload_id,
         initiated_ns=upload.initiated_ns,
         initiator=OWNER,
-        content_type="text/csv",
-        content_encoding="gzip",
-        content_disposition="inline",
-        content_language="fr",
-        cache_control="no-cache",
-        expires="Thu, 01 Jan 2037 00:00:00 GMT",
-        user_metadata=(("a", "1"),),
-        checksum_algorithm="CRC32",
-        checksum_type="FULL_OBJECT",
+        **fields,
     )
     assert await mp.uploads.get("bk", "k", upload.upload_id) == upload
     assert [u async for u in mp.uploads.iter_uploads("bk")] == [upload]
