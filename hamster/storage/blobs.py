@@ -225,11 +225,15 @@ class BlobStore:
             send, receive = trio.open_memory_channel[bytes | bytearray](PIPELINE_CHUNKS)
 
             async def hash_and_write() -> None:
-                async with receive:
-                    async for chunk in receive:
-                        # Every digest of a chunk in one call: one hop for a big one.
-                        await self.runtime.hash(hashers.update, chunk)
-                        await f.write(chunk)
+                # `receive` is never closed: closing it on a failed write would
+                # make the reader's next send raise BrokenResourceError, and
+                # that could come out of the nursery in place of the disk's
+                # error (a full disk answered 500, which SDKs retry). Left
+                # open, the reader is simply cancelled by the nursery.
+                async for chunk in receive:
+                    # Every digest of a chunk in one call: one hop for a big one.
+                    await self.runtime.hash(hashers.update, chunk)
+                    await f.write(chunk)
 
             with _single_error():
                 async with trio.open_nursery() as nursery:

@@ -115,7 +115,9 @@ def test_enospc_answers_507_not_retried_nothing_partial(small_disk: Path) -> Non
                 client.put_object(Bucket="bkt", Key="new", Body=pattern(3 * MiB, "new"))
             assert error_code(info) == (507, "XHamsterStorageFull")
             assert "Storage is full" in info.value.response["Error"]["Message"]
-            assert len(sent) == 1, sent  # botocore does not retry a 507
+            # botocore does not retry a 507 (a retry means an attempt got a 5xx
+            # or a connection error: the daemon's log says which).
+            assert len(sent) == 1, (sent, daemon.stderr_lines[-20:])
         # Nothing partial, nothing new.
         assert stored_files(daemon) == before
         assert not any(path.startswith("tmp/") for path in stored_files(daemon))

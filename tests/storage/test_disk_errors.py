@@ -16,6 +16,8 @@ from typing import Any
 
 import plyvel
 import pytest
+import trio
+import trio.testing
 
 from hamster.runtime import Runtime
 from hamster.storage import PutRequest, Store
@@ -404,6 +406,74 @@ async def test_each_step_of_a_blob_write_names_itself(
     assert caught.value.__cause__ is fs.fault
     assert not (tmp_path / tmp_blob_path(BLOB_ID)).exists()
     assert not (tmp_path / blob_path(BLOB_ID)).exists()
+
+
+class HeldBody:
+    """Serves `data` in `piece_bytes` pieces; after the first, the next
+    bytes arrive only once `arrive` is set (a client's next packet)."""
+
+    def __init__(self, data: bytes, piece_bytes: int) -> None:
+        self.data, self.offset, self.piece_bytes = data, 0, piece_bytes
+        self.arrive = trio.Event()
+
+    async def read(self, max_bytes: int) -> bytes:
+        if self.offset:
+            await self.arrive.wait()
+        n = min(max_bytes, self.piece_bytes)
+        out = self.data[self.offset : self.offset + n]
+        self.offset += len(out)
+        return out
+
+
+class RacingFaultFile(FaultFile):
+    """A FaultFile whose failing write lets `body`'s next bytes arrive one
+    scheduling step before it fails, so that the body reader hands over a
+    chunk just as the writer stage gives up (as on a busy server)."""
+
+    def __init__(self, inner: WritableFile, fs: FaultFS, path: str, body: HeldBody) -> None:
+        super().__init__(inner, fs, path)
+        self.body = body
+
+    async def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self.fs.fail_at == "write":
+            self.body.arrive.set()
+            await trio.lowlevel.checkpoint()
+        await super().write(data)
+
+
+# Which of the two stages trio runs first after the failure is a coin toss
+# (it reverses half of its run batches): this many writes try both orders.
+RACE_TRIES = 24
+
+
+@pytest.mark.parametrize(("code", "kind"), [(errno.ENOSPC, StorageFull), (errno.EIO, DiskFault)])
+async def test_a_write_failing_while_the_reader_waits_to_hand_over_still_names_itself(
+    tmp_path: Path, code: int, kind: type[StorageError]
+) -> None:
+    """The writer stage's error comes out, never the reader's broken channel
+    (which answered a full disk with a retried 500 InternalError)."""
+    fs, blobs = await fault_blobs(tmp_path)
+    inner_open = fs.open_write
+    body = HeldBody(b"", 1)
+
+    async def open_write(path: str) -> WritableFile:
+        f = await inner_open(path)
+        assert isinstance(f, FaultFile)
+        return RacingFaultFile(f.inner, fs, path, body)
+
+    fs.open_write = open_write  # type: ignore[method-assign]
+    fs.fail_at, fs.fault = "write", oserror(code)
+    size = 3 * 4096
+    for _ in range(RACE_TRIES):
+        body = HeldBody(pattern(size, "race"), 4096)
+        with pytest.raises(StorageError) as caught:
+            await blobs.write(
+                BLOB_ID, body, content_length=size, max_size_bytes=size, content_md5=None
+            )
+        assert type(caught.value) is kind
+        assert str(caught.value) == f"blob write {tmp_blob_path(BLOB_ID)}: {words(code)}"
+        assert caught.value.__cause__ is fs.fault
+        assert not (tmp_path / tmp_blob_path(BLOB_ID)).exists()
 
 
 async def test_a_full_disk_under_a_blob_write_is_counted_and_its_end_logged(
