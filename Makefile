@@ -4,8 +4,9 @@
 #   make compat - only the real-client scenarios (tests/compat; part of make test too)
 #   make sim   - the crash simulation, seeds 0..999 (make test runs a time-boxed part of it)
 #   make mutate - mutation testing of hamster/storage, s3 and auth (slow; docs/testing.md)
-#   make bench - Hamster against moto and SeaweedFS, writes docs/benchmarks.md
-#                (QUICK=1: one short round; about 15 min otherwise; not part of make test)
+#   make bench - Hamster against moto and SeaweedFS (small objects, large objects,
+#                the machine's limits), writes docs/benchmarks.md and its charts
+#                (QUICK=1: one short round of each; not part of make test)
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -52,17 +53,19 @@ mutate: install-test
 	$(BIN)/python bench/mutate.py $(MUTATE_ARGS)
 
 # The load generators are Debian's (wrk; hey for HEAD, which wrk 4.1 cannot drive),
-# installed when missing like .ci/run installs the clients.
+# and so is nginx (nginx-light: the loopback GET limit), installed when missing
+# like .ci/run installs the clients.
 install-bench: $(BIN)/python
 	@missing=""; for tool in wrk hey; do \
 	  command -v $$tool >/dev/null 2>&1 || missing="$$missing $$tool"; done; \
+	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
 	if [ -n "$$missing" ]; then \
 	  sudo_cmd=""; [ "$$(id -u)" -ne 0 ] && sudo_cmd="sudo"; \
 	  $$sudo_cmd apt-get update && $$sudo_cmd apt-get install -y $$missing; fi
 	$(BIN)/python -m pip install -q -e '.[test,bench]'
 
 bench: install-bench
-	$(BIN)/python -m bench.small_objects $(if $(filter 1 yes true,$(QUICK)),--quick)
+	$(BIN)/python -m bench.all $(if $(filter 1 yes true,$(QUICK)),--quick)
 
 compat: install-test
 	$(BIN)/python -m pytest -q tests/compat
