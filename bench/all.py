@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from bench import report
 
 # In the order of docs/benchmarks.md.
-FAMILIES = ("small_objects", "throughput")
+FAMILIES = ("small_objects", "throughput", "memory")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
