@@ -7,7 +7,13 @@ The model (what `SimMetaDisk.crash` may do):
   none of it. Within a batch, a key both put and deleted ends up deleted.
 - A batch written with sync=True is durable when `write` returns, and so is
   every batch before it (LevelDB appends batches to one log and fsyncs the
-  log). Batches written with sync=False after the last synced one are in
+  log). Its `write` is two steps, as in `DBImpl::Write`: the batch is
+  appended to the log (unsynced, not yet readable), then the log is fsynced
+  (an rng-chosen 0..`sync_max_s` of mock time) and the batch applied to what
+  reads see. A crash between the two (at the "sync" operation) keeps a
+  prefix of the unsynced batches like any crash: the batch may survive or
+  not, and its writer was never answered. Writes are serialised (LevelDB's
+  writer queue). Batches written with sync=False after the last synced one are in
   the page cache only: a crash keeps an rng-chosen prefix of them and loses
   the rest, a suffix. Nothing else is lost.
 - `open` without a crash is a process restart without power loss: the log
@@ -32,7 +38,8 @@ The model (what `SimMetaDisk.crash` may do):
 Every call checkpoints once (cancellable before its effect) and then applies
 its effect atomically; `before_op` is called with (operation, key) before
 every get, write and scan batch of the live view: ("get", key), ("write",
-first key of the batch or b""), ("scan", the key the batch starts from).
+first key of the batch or b""), ("sync", the same key, between a synced
+write's two steps), ("scan", the key the batch starts from).
 Determinism: the outcome depends only on the rng's seed and the calls.
 """
 
@@ -116,9 +123,13 @@ class SimMetaDisk:
         *,
         faults: MetaFaults | None = None,
         trace: Callable[[str], None] | None = None,
+        sync_max_s: float = 0.0,
     ) -> None:
+        assert sync_max_s >= 0.0
         self.rng = rng
         self.faults = faults if faults is not None else MetaFaults()
+        # A synced write's fsync of the log takes 0..sync_max_s (mock time).
+        self.sync_max_s = sync_max_s
         self.before_op: Callable[[str, bytes], None] | None = None
         self._trace_fn = trace
         self._durable = _Map()  # after the last synced batch
@@ -182,6 +193,8 @@ class SimMetaStore:
         self._disk = disk
         self._generation = generation
         self._closed = False
+        # LevelDB's writer queue: one write at a time.
+        self._writer = trio.Lock()
 
     def _check_live(self) -> None:
         disk = self._disk
@@ -214,19 +227,35 @@ class SimMetaStore:
         sync: bool,
     ) -> None:
         first = puts[0][0] if puts else deletes[0] if deletes else b""
-        await self._enter("write", first)
-        batch = _check_batch(puts, deletes)
-        disk = self._disk
-        shown = f"write sync={int(sync)} puts={len(batch.puts)} deletes={len(batch.deletes)}"
-        faults = disk.faults
-        if faults.enabled and faults.write_eio > 0.0 and disk.rng.random() < faults.write_eio:
-            logged = disk.rng.random() < 0.5
-            if logged:
-                disk._unsynced.append(batch)  # in the log, not in the memtable
-            self._trace(f"{shown} EIO ({'logged' if logged else 'not logged'})")
-            raise OSError(errno.EIO, os.strerror(errno.EIO))
-        disk._commit(batch, sync=sync)
-        self._trace(shown)
+        async with self._writer:
+            await self._enter("write", first)
+            batch = _check_batch(puts, deletes)
+            disk = self._disk
+            shown = f"write sync={int(sync)} puts={len(batch.puts)} deletes={len(batch.deletes)}"
+            faults = disk.faults
+            if faults.enabled and faults.write_eio > 0.0 and disk.rng.random() < faults.write_eio:
+                logged = disk.rng.random() < 0.5
+                if logged:
+                    disk._unsynced.append(batch)  # in the log, not in the memtable
+                self._trace(f"{shown} EIO ({'logged' if logged else 'not logged'})")
+                raise OSError(errno.EIO, os.strerror(errno.EIO))
+            if not sync:
+                disk._commit(batch, sync=False)
+                self._trace(shown)
+                return
+            disk._unsynced.append(batch)  # in the log, neither synced nor readable
+            self._trace(f"{shown} logged")
+            # The log's fsync: it takes time, and once started it is not undone.
+            with trio.CancelScope(shield=True):
+                delay_s = disk.rng.uniform(0.0, disk.sync_max_s) if disk.sync_max_s > 0.0 else 0.0
+                if delay_s > 0.0:
+                    await trio.sleep(delay_s)
+                await self._enter("sync", first)
+            for logged_batch in disk._unsynced:
+                disk._durable.apply(logged_batch)
+            disk._unsynced = []
+            disk._current.apply(batch)
+            self._trace("synced")
 
     async def scan(
         self,

@@ -66,6 +66,10 @@ CREDS = Credentials("simaccess", "simsecret0")
 MAX_BOOT_FAILURES = 20
 
 
+# A synced metadata write's fsync takes up to this much mock time.
+META_SYNC_MAX_S = 0.004
+
+
 @dataclass(frozen=True)
 class SimOptions:
     seed: int
@@ -184,7 +188,11 @@ class World:
         io_trace = self.trace if opts.trace_io else None
         self.disk = SimDisk(rng("disk"), faults=self.faults, trace=io_trace)
         self.meta_faults = MetaFaults(write_eio=0.003 * scale) if with_faults else None
-        self.metadisk = SimMetaDisk(rng("meta"), faults=self.meta_faults, trace=io_trace)
+        # A synced metadata write takes up to META_SYNC_MAX_S of mock time (an
+        # fsync of LevelDB's log), so commits overlap and form groups.
+        self.metadisk = SimMetaDisk(
+            rng("meta"), faults=self.meta_faults, trace=io_trace, sync_max_s=META_SYNC_MAX_S
+        )
         self.disk.before_op = self._before_fs_op
         self.metadisk.before_op = self._before_meta_op
         self.runtime = Runtime(

@@ -119,7 +119,7 @@ class Uploads:
         if UPLOAD_ID_RE.match(upload_id) is None:
             await self._core.require_bucket(bucket)
             raise no_such_upload(upload_id)
-        value = await self._core.meta.get(records.upload_key(bucket, key, upload_id))
+        value = await self._core.read(records.upload_key(bucket, key, upload_id))
         if value is None:
             await self._core.require_bucket(bucket)
             raise no_such_upload(upload_id)
@@ -134,7 +134,7 @@ class Uploads:
         start = records.part_key(upload_id, after) if after > 0 else None
         return [
             records.decode_part(value)
-            async for _key, value in self._core.meta.scan(
+            async for _key, value in self._core.scan(
                 records.part_prefix(upload_id), start_after=start, limit=limit
             )
         ]
@@ -163,7 +163,7 @@ class Uploads:
         elif key_marker:
             after = base + key_marker.encode() + b"\x00"
             after += upload_id_marker.encode() if upload_id_marker else b"\xff"
-        async for meta_key, value in self._core.meta.scan(
+        async for meta_key, value in self._core.scan(
             base + prefix.encode(), start_after=after
         ):
             key, upload_id = records.split_upload_key(bucket, meta_key)
@@ -263,7 +263,7 @@ class Uploads:
         async with core.transaction(new_blobs=[blob_id]) as batch:
             await self.get(req.bucket, req.key, req.upload_id)  # not completed or aborted
             key = records.part_key(req.upload_id, req.part_number)
-            previous = await core.meta.get(key)
+            previous = await core.read(key)
             batch.put(key, records.encode_part(part))
             if previous is not None:
                 batch.discard_after([records.decode_part(previous).blob_id])
@@ -399,7 +399,7 @@ class Uploads:
         blob ids (for `Store.delete_bucket`, under the commit lock)."""
         keys: list[bytes] = []
         blob_ids: list[str] = []
-        async for meta_key, _value in self._core.meta.scan(records.upload_prefix(bucket)):
+        async for meta_key, _value in self._core.scan(records.upload_prefix(bucket)):
             keys.append(meta_key)
             _key, upload_id = records.split_upload_key(bucket, meta_key)
             for part in await self.list_parts(upload_id):

@@ -21,7 +21,9 @@ after the record swap.
 Concurrency: the core's commit lock serialises every check-and-commit
 (object puts and deletes, bucket creation and deletion, multipart commits),
 so racing conditional PUTs have exactly one winner and a bucket cannot be
-deleted while a put into it commits. Readers take no lock: an open blob file stays readable
+deleted while a put into it commits; the commits of concurrent requests
+share one synced metadata write (group commit, core.py), and the checks see
+the batches still waiting for theirs. Readers take no lock: an open blob file stays readable
 after an overwrite or delete removes its name (POSIX semantics).
 """
 
@@ -373,7 +375,7 @@ class Store:
         core = self.core
         async with core.transaction() as batch:
             await core.require_bucket(name)
-            first = [kv async for kv in core.meta.scan(records.object_prefix(name), limit=1)]
+            first = [kv async for kv in core.scan(records.object_prefix(name), limit=1)]
             if first:
                 raise S3Error("BucketNotEmpty", extra={"BucketName": name})
             deletes, blob_ids = await self.uploads.bucket_upload_records(name)

@@ -193,7 +193,7 @@ async def test_before_op_sees_each_call_and_can_crash_it() -> None:
     await meta.write([(b"x", b"1")], [b"y"], sync=True)
     await meta.get(b"x")
     [kv async for kv in meta.scan(b"x")]
-    assert calls == [("write", b"x"), ("get", b"x"), ("scan", b"x")]
+    assert calls == [("write", b"x"), ("sync", b"x"), ("get", b"x"), ("scan", b"x")]
 
     def crash_at_write(op: str, key: bytes) -> None:
         if op == "write":
@@ -203,6 +203,60 @@ async def test_before_op_sees_each_call_and_can_crash_it() -> None:
     with pytest.raises(SimCrash):
         await meta.write([(b"z", b"2")], [], sync=True)
     assert disk.items() == [(b"x", b"1")]
+
+
+async def crash_between_append_and_sync(seed: int) -> tuple[list[bytes | None], list[int]]:
+    """Batch 0 synced, batch 1 not, batch 2 synced with a crash at its sync:
+    what reads saw of b"last" at the crash, and which batches survived."""
+    disk = SimMetaDisk(random.Random(seed))
+    meta = disk.open()
+    await meta.write(batch(0), [], sync=True)
+    await meta.write(batch(1), [], sync=False)
+    seen_before_sync: list[bytes | None] = []
+
+    def crash_at_sync(op: str, key: bytes) -> None:
+        if op == "sync":
+            seen_before_sync.append(dict(disk.items()).get(b"last"))
+            disk.crash()
+
+    disk.before_op = crash_at_sync
+    with pytest.raises(SimCrash):
+        await meta.write(batch(2), [], sync=True)
+    return seen_before_sync, survivors(disk, 3)
+
+
+async def test_a_crash_between_a_synced_batch_and_its_sync_may_keep_it_or_not() -> None:
+    """A synced write is an append to the log, then the log's fsync: a crash
+    in between (its writer unanswered) keeps the batch or loses it, whole,
+    with the unsynced batches before it kept as a prefix; until the sync
+    the batch is not readable."""
+    outcomes = set()
+    for seed in SEEDS:
+        seen_before_sync, kept = await crash_between_append_and_sync(seed)
+        assert seen_before_sync == [b"1"]  # batch 2 is logged, not readable
+        assert kept in ([0], [0, 1], [0, 1, 2])
+        outcomes.add(len(kept))
+    assert outcomes == {1, 2, 3}
+
+
+async def test_a_synced_write_takes_mock_time_and_serialises_writers(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    disk = SimMetaDisk(random.Random(3), sync_max_s=0.01)
+    meta = disk.open()
+    order: list[str] = []
+
+    async def write(name: str) -> None:
+        await meta.write([(name.encode(), b"v")], [], sync=True)
+        order.append(name)
+
+    start = trio.current_time()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(write, "a")
+        nursery.start_soon(write, "b")
+    assert sorted(order) == ["a", "b"]
+    assert 0.0 < trio.current_time() - start <= 0.02
+    assert dict(disk.items()) == {b"a": b"v", b"b": b"v"}
 
 
 async def test_every_call_checkpoints() -> None:

@@ -11,20 +11,24 @@ from __future__ import annotations
 import errno
 import hashlib
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+import trio
+import trio.testing
 
 from hamster.runtime import BREAKS, Runtime
 from hamster.storage import PutRequest, Store
 from hamster.storage.blobs import BLOBS_DIR, blob_dir, blob_path, tmp_path
+from hamster.storage.core import Core
 from hamster.storage.errors import DiskFault
 from hamster.storage.fs import FileSystem, RealFileSystem, WritableFile
-from hamster.storage.meta import LevelDBMetaStore
+from hamster.storage.meta import LevelDBMetaStore, MetaStore
 
 from .bodies import BytesBody
 from .conftest import CountingEntropy, FixedClock
-from .test_write_order import RecordingFile, RecordingFS, RecordingMeta
+from .test_write_order import MetaWrapper, RecordingFile, RecordingFS, RecordingMeta
 
 HAMSTER_DIR = Path(__file__).resolve().parents[2] / "hamster"
 
@@ -70,6 +74,7 @@ def test_known_switches() -> None:
         "skip-dir-fsync",
         "delete-before-swap",
         "ignore-fsync-error",
+        "ack-on-earlier-write",
     )
     assert Runtime().breaks == frozenset()
     everything = Runtime(breaks=frozenset(BREAKS))
@@ -195,3 +200,56 @@ async def test_ignore_fsync_error(tmp_path: Path, caplog: pytest.LogCaptureFixtu
 
 def tmp_path_of(blob_id: str) -> str:
     return tmp_path(blob_id)
+
+
+class HeldMeta(MetaWrapper):
+    """Each write waits for `release`, then logs the keys it wrote."""
+
+    def __init__(self, inner: MetaStore, log: list[str]) -> None:
+        super().__init__(inner)
+        self.log = log
+        self.release = trio.Event()
+
+    async def write(
+        self, puts: Sequence[tuple[bytes, bytes]], deletes: Sequence[bytes], *, sync: bool
+    ) -> None:
+        await self.release.wait()
+        await self.inner.write(puts, deletes, sync=sync)
+        self.log.extend(f"written {key.decode()}" for key, _value in puts)
+
+
+async def two_commits(data_dir: Path, *breaks: str) -> list[str]:
+    """a commits; b commits while a's write is in flight: the log of the
+    writes that returned and the acknowledgements."""
+    fs = RealFileSystem(str(data_dir))
+    for path in ("", "blobs", "tmp"):
+        await fs.makedirs(path)
+    log: list[str] = []
+    meta = HeldMeta(await LevelDBMetaStore.open(str(data_dir / "meta")), log)
+    core = Core(fs, meta, runtime(*breaks))
+
+    async def commit(name: str) -> None:
+        async with core.transaction() as batch:
+            batch.put(name.encode(), b"v")
+        log.append(f"ack {name}")
+
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(commit, "a")
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.start_soon(commit, "b")
+            await trio.testing.wait_all_tasks_blocked()
+            meta.release.set()
+    finally:
+        await meta.close()
+    return log
+
+
+async def test_ack_on_earlier_write(tmp_path: Path) -> None:
+    """b is acknowledged only after its own write, unless switched on (then
+    when a's write returns)."""
+    log = await two_commits(tmp_path / "d0")
+    assert log == ["written a", "ack a", "written b", "ack b"]
+    log = await two_commits(tmp_path / "d1", "ack-on-earlier-write")
+    # Answered before its batch was written (here: never written).
+    assert "ack b" in log and "written b" not in log[: log.index("ack b")]
