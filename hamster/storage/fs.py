@@ -37,6 +37,8 @@ import os
 from dataclasses import dataclass
 from typing import Protocol
 
+import trio
+
 from hamster.runtime import Offload, ThreadOffload
 
 
@@ -118,6 +120,84 @@ class FileSystem(Protocol):
         it is not known (nothing is then refused early: space.py)."""
         ...
 
+    async def write_file(
+        self,
+        path: str,
+        data: bytes | bytearray | memoryview,
+        *,
+        rename_to: str,
+        sync: bool = True,
+        sync_dir: bool = True,
+        step: list[str] | None = None,
+    ) -> None:
+        """A whole file written and moved into place in one call (one hop):
+        `open_write(path)`, `write(data)`, `sync()` if `sync`, `close()`,
+        `rename(path, rename_to)`, `sync_dir` of `rename_to`'s parent if
+        `sync_dir`, with each step's durability and errors (a crash may cut
+        it after any step; `write_file_in_steps` is the reference).
+
+        `step`, if given, is set to [what, path] of the step running, where
+        what is "create", "write", "sync", "close", "rename" or "directory
+        sync"; when it raises, that is the step that failed. Nothing is
+        cleaned up: after a failure before "rename" the file is at `path`
+        (closed), after it at `rename_to`."""
+        ...
+
+    async def read_file(self, path: str, max_bytes: int) -> bytes:
+        """`open_read(path)`, `read_at(0, max_bytes)`, `close()` in one call
+        (one hop): up to `max_bytes` from the start of the file."""
+        ...
+
+
+def parent_dir(path: str) -> str:
+    """The directory holding `path` ("" for the root)."""
+    return path.rpartition("/")[0]
+
+
+async def write_file_in_steps(
+    fs: FileSystem,
+    path: str,
+    data: bytes | bytearray | memoryview,
+    *,
+    rename_to: str,
+    sync: bool = True,
+    sync_dir: bool = True,
+    step: list[str] | None = None,
+) -> None:
+    """`FileSystem.write_file` through the filesystem's single operations:
+    the reference for its steps, and the implementation of filesystems that
+    have no faster one (the simulator's: each step its own crash point)."""
+    at = step if step is not None else ["", ""]
+    at[:] = ["create", path]
+    f = await fs.open_write(path)
+    try:
+        at[0] = "write"
+        await f.write(data)
+        if sync:
+            at[0] = "sync"
+            await f.sync()
+    except BaseException:
+        with trio.CancelScope(shield=True):
+            await f.close()
+        raise
+    at[0] = "close"
+    await f.close()
+    at[:] = ["rename", rename_to]
+    await fs.rename(path, rename_to)
+    if sync_dir:
+        at[:] = ["directory sync", parent_dir(rename_to)]
+        await fs.sync_dir(parent_dir(rename_to))
+
+
+async def read_file_in_steps(fs: FileSystem, path: str, max_bytes: int) -> bytes:
+    """`FileSystem.read_file` through the filesystem's single operations."""
+    f = await fs.open_read(path)
+    try:
+        return await f.read_at(0, max_bytes)
+    finally:
+        with trio.CancelScope(shield=True):
+            await f.close()
+
 
 def check_path(path: str, *, allow_root: bool = False) -> None:
     """Assert `path` is a well-formed relative path of this interface."""
@@ -128,6 +208,38 @@ def check_path(path: str, *, allow_root: bool = False) -> None:
     assert "\x00" not in path, f"NUL in path {path!r}"
     for part in path.split("/"):
         assert part not in ("", ".", ".."), f"bad path {path!r}"
+
+
+def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
+    view = memoryview(data).cast("B")
+    while view:
+        written = os.write(fd, view)
+        assert written > 0
+        view = view[written:]
+
+
+def _read_full(fd: int, offset: int, size: int) -> bytes:
+    parts: list[bytes] = []
+    got = 0
+    while got < size:
+        part = os.pread(fd, size - got, offset + got)
+        if not part:
+            break
+        parts.append(part)
+        got += len(part)
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def _fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+_WRITE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+_READ_FLAGS = os.O_RDONLY | os.O_CLOEXEC
 
 
 class RealFile:
@@ -144,36 +256,14 @@ class RealFile:
         return self._fd
 
     async def write(self, data: bytes | bytearray | memoryview) -> None:
-        fd = self._require_fd()
-
-        def write_all() -> None:
-            view = memoryview(data).cast("B")
-            while view:
-                written = os.write(fd, view)
-                assert written > 0
-                view = view[written:]
-
-        await self._offload.run_sync(write_all)
+        await self._offload.run_sync(_write_all, self._require_fd(), data)
 
     async def sync(self) -> None:
         await self._offload.run_sync(os.fsync, self._require_fd())
 
     async def read_at(self, offset: int, size: int) -> bytes:
         assert offset >= 0 and size >= 0
-        fd = self._require_fd()
-
-        def read_full() -> bytes:
-            parts: list[bytes] = []
-            got = 0
-            while got < size:
-                part = os.pread(fd, size - got, offset + got)
-                if not part:
-                    break
-                parts.append(part)
-                got += len(part)
-            return parts[0] if len(parts) == 1 else b"".join(parts)
-
-        return await self._offload.run_sync(read_full)
+        return await self._offload.run_sync(_read_full, self._require_fd(), offset, size)
 
     async def size(self) -> int:
         st = await self._offload.run_sync(os.fstat, self._require_fd())
@@ -189,7 +279,8 @@ class RealFileSystem:
     """`FileSystem` on the host's filesystem under `root`.
 
     Every blocking os.* call is one `offload` hop (a worker thread unless
-    told otherwise; `Store.open` passes the runtime's).
+    told otherwise; `Store.open` passes the runtime's); `write_file` and
+    `read_file` are one hop each; statvfs (`disk_space`) runs inline.
     """
 
     def __init__(self, root: str, *, offload: Offload | None = None) -> None:
@@ -201,13 +292,62 @@ class RealFileSystem:
         return os.path.join(self.root, path) if path else self.root
 
     async def open_write(self, path: str) -> RealFile:
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
-        fd = await self._offload.run_sync(os.open, self._abs(path), flags, 0o644)
+        fd = await self._offload.run_sync(os.open, self._abs(path), _WRITE_FLAGS, 0o644)
         return RealFile(fd, self._offload)
 
     async def open_read(self, path: str) -> RealFile:
-        fd = await self._offload.run_sync(os.open, self._abs(path), os.O_RDONLY | os.O_CLOEXEC)
+        fd = await self._offload.run_sync(os.open, self._abs(path), _READ_FLAGS)
         return RealFile(fd, self._offload)
+
+    async def write_file(
+        self,
+        path: str,
+        data: bytes | bytearray | memoryview,
+        *,
+        rename_to: str,
+        sync: bool = True,
+        sync_dir: bool = True,
+        step: list[str] | None = None,
+    ) -> None:
+        src, dst = self._abs(path), self._abs(rename_to)
+        parent = parent_dir(rename_to)
+        parent_abs = self._abs(parent, allow_root=True)
+        at = step if step is not None else ["", ""]
+
+        def write_file() -> None:
+            at[:] = ["create", path]
+            fd = os.open(src, _WRITE_FLAGS, 0o644)
+            try:
+                at[0] = "write"
+                _write_all(fd, data)
+                if sync:
+                    at[0] = "sync"
+                    os.fsync(fd)
+            except BaseException:
+                os.close(fd)
+                raise
+            at[0] = "close"
+            os.close(fd)
+            at[:] = ["rename", rename_to]
+            os.replace(src, dst)
+            if sync_dir:
+                at[:] = ["directory sync", parent]
+                _fsync_dir(parent_abs)
+
+        await self._offload.run_sync(write_file)
+
+    async def read_file(self, path: str, max_bytes: int) -> bytes:
+        assert max_bytes >= 0
+        target = self._abs(path)
+
+        def read_file() -> bytes:
+            fd = os.open(target, _READ_FLAGS)
+            try:
+                return _read_full(fd, 0, max_bytes)
+            finally:
+                os.close(fd)
+
+        return await self._offload.run_sync(read_file)
 
     async def rename(self, src: str, dst: str) -> None:
         await self._offload.run_sync(os.replace, self._abs(src), self._abs(dst))
@@ -225,16 +365,7 @@ class RealFileSystem:
         await self._offload.run_sync(unlink)
 
     async def sync_dir(self, path: str) -> None:
-        target = self._abs(path, allow_root=True)
-
-        def fsync_dir() -> None:
-            fd = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-
-        await self._offload.run_sync(fsync_dir)
+        await self._offload.run_sync(_fsync_dir, self._abs(path, allow_root=True))
 
     async def makedirs(self, path: str) -> None:
         target = self._abs(path, allow_root=True)
@@ -248,7 +379,11 @@ class RealFileSystem:
         return await self._offload.run_sync(os.path.lexists, self._abs(path, allow_root=True))
 
     async def disk_space(self) -> DiskSpace:
-        st = await self._offload.run_sync(os.statvfs, self.root)
+        # Inline, not a hop (every write asks): statvfs reads the filesystem's
+        # counters from memory (~2 us), it waits for no disk I/O on a local
+        # filesystem. A checkpoint, as a hop has.
+        await trio.lowlevel.checkpoint()
+        st = os.statvfs(self.root)
         return DiskSpace(
             free_bytes=st.f_bavail * st.f_frsize, total_bytes=st.f_blocks * st.f_frsize
         )

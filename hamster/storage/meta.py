@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from typing import Any, Protocol
 
 import plyvel
+import trio
 
 from hamster.runtime import Offload, ThreadOffload
 from hamster.storage.errors import (
@@ -35,6 +37,15 @@ from hamster.storage.errors import (
 )
 
 SCAN_BATCH_ENTRIES = 256
+# A point read that LevelDB serves from its block cache or the page cache takes
+# ~2 us on this machine; a hop to a worker thread 50-250 us (trio.to_thread,
+# 2 busy cores). So `LevelDBMetaStore.get` runs on the event loop, and only a
+# read that can really block goes through the offload: one that took longer
+# than GET_INLINE_SLOW_NS (it read a table block from the disk) sends the next
+# GET_HOPS_AFTER_SLOW reads to worker threads, then they are tried inline
+# again. Scans always hop (each reads up to SCAN_BATCH_ENTRIES entries).
+GET_INLINE_SLOW_NS = 1_000_000
+GET_HOPS_AFTER_SLOW = 256
 
 
 class MetaStore(Protocol):
@@ -129,6 +140,8 @@ class LevelDBMetaStore:
     def __init__(self, db: Any, *, offload: Offload | None = None) -> None:
         self._db: Any = db
         self._closed = False
+        # Gets still to send through the offload after a slow inline one.
+        self._hops_left = 0
         self._offload: Offload = offload if offload is not None else ThreadOffload()
 
     @classmethod
@@ -145,9 +158,20 @@ class LevelDBMetaStore:
         return cls(db, offload=offload)
 
     async def get(self, key: bytes) -> bytes | None:
+        """Inline while reads are fast, else one hop (see GET_INLINE_SLOW_NS)."""
         assert not self._closed
+        value: bytes | None
         with _leveldb_errors("metadata read"):
-            value: bytes | None = await self._offload.run_sync(self._db.get, key)
+            if self._hops_left > 0:
+                self._hops_left -= 1
+                value = await self._offload.run_sync(self._db.get, key)
+                return value
+            started = time.perf_counter_ns()
+            value = self._db.get(key)
+            if time.perf_counter_ns() - started > GET_INLINE_SLOW_NS:
+                self._hops_left = GET_HOPS_AFTER_SLOW
+        # A checkpoint, as a hop has: a loop of reads still lets others run.
+        await trio.lowlevel.checkpoint()
         return value
 
     async def write(

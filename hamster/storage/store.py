@@ -73,6 +73,10 @@ MAX_SIZE_BYTES = 5 * 1024**3
 # The first metadata read of `Store.iter_objects` (later ones grow).
 LIST_FIRST_BATCH = 8
 OPEN_RETRIES_MAX = 8
+# A single blob up to this size is read whole when it is opened (`open_object`):
+# one `FileSystem.read_file` call instead of open, read and close, each a
+# thread hop; the stream's own chunk (1 MiB) is held in memory anyway.
+SMALL_READ_BYTES = 1 << 20
 
 __all__ = [
     "BodySource",
@@ -152,6 +156,31 @@ def _disk_errors(op: str, path: str) -> Iterator[None]:
         if error is None:
             raise
         raise error from exc
+
+
+class LoadedFile:
+    """A `ReadableFile` over bytes already read (a small blob, read whole)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data: bytes | None = data
+
+    def _require_data(self) -> bytes:
+        if self._data is None:
+            raise ValueError("I/O on a closed file")
+        return self._data
+
+    async def read_at(self, offset: int, size: int) -> bytes:
+        assert offset >= 0 and size >= 0
+        data = self._require_data()
+        if offset == 0 and size >= len(data):
+            return data
+        return data[offset : offset + size]
+
+    async def size(self) -> int:
+        return len(self._require_data())
+
+    async def close(self) -> None:
+        self._data = None
 
 
 class ObjectReader:
@@ -412,7 +441,12 @@ class Store:
             first = info.blob_ids[0]
             try:
                 with _disk_errors("blob open", blob_path(first)):
-                    file = await self.fs.open_read(blob_path(first))
+                    file: ReadableFile
+                    if not info.parts and info.size <= SMALL_READ_BYTES:
+                        # Open, read and close in one call (one thread hop).
+                        file = LoadedFile(await self.fs.read_file(blob_path(first), info.size))
+                    else:
+                        file = await self.fs.open_read(blob_path(first))
             except FileNotFoundError:
                 await blobs.unpin(info.blob_ids)
                 if first == previous:

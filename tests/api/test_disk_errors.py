@@ -18,7 +18,14 @@ import trio
 from trio.testing import MockClock
 
 from hamster.http.testing import ReceivedResponse
-from hamster.storage.fs import DiskSpace, ReadableFile, RealFileSystem, WritableFile
+from hamster.storage.fs import (
+    DiskSpace,
+    ReadableFile,
+    RealFileSystem,
+    WritableFile,
+    read_file_in_steps,
+    write_file_in_steps,
+)
 from hamster.storage.space import MinFree
 from tests.api.harness import Harness, error_fields, running_node
 from tests.patterns import pattern
@@ -112,6 +119,24 @@ class FaultyFS:
 
     async def exists(self, path: str) -> bool:
         return await self.inner.exists(path)
+
+    async def write_file(
+        self,
+        path: str,
+        data: bytes | bytearray | memoryview,
+        *,
+        rename_to: str,
+        sync: bool = True,
+        sync_dir: bool = True,
+        step: list[str] | None = None,
+    ) -> None:
+        # Step by step through this wrapper, so each step is seen (and faulted).
+        await write_file_in_steps(
+            self, path, data, rename_to=rename_to, sync=sync, sync_dir=sync_dir, step=step
+        )
+
+    async def read_file(self, path: str, max_bytes: int) -> bytes:
+        return await read_file_in_steps(self, path, max_bytes)
 
     async def disk_space(self) -> DiskSpace | None:
         if self.emfile_statvfs:

@@ -518,3 +518,54 @@ async def test_store_puts_and_recovers_on_the_sim_disk() -> None:
             assert got == body, seed
         finally:
             await store.close()
+
+
+async def crash_write_file_at(
+    seed: int, at: int, data: bytes, *, sync: bool
+) -> tuple[int, bytes | None]:
+    """`write_file` of tmp/w to d/w, crashed at its `at`-th operation (or not
+    at all if it has fewer): how many operations it made, and what d/w
+    holds after the crash (None: no such name)."""
+    disk, fs = await fresh(seed)
+    await fs.makedirs("tmp")
+    await fs.sync_dir("")
+    ops: list[str] = []
+
+    def crash_at(op: str, path: str) -> None:
+        ops.append(op)
+        if len(ops) == at:
+            disk.crash()
+
+    disk.before_op = crash_at
+    try:
+        await fs.write_file("tmp/w", data, rename_to="d/w", sync=sync, sync_dir=sync)
+    except SimCrash:
+        pass
+    disk.before_op = None
+    disk.crash()
+    fs = disk.mount()
+    return len(ops), await read(fs, "d/w") if await fs.exists("d/w") else None
+
+
+async def test_write_file_cut_at_any_step_leaves_the_whole_file_or_no_name() -> None:
+    """The combined write is its steps, each its own crash point: cut after
+    any of them, the new name holds all the synced bytes or is absent; once
+    it has returned the file is there. Without its syncs, a crash may keep
+    the name with bytes lost (what the planted skip-*-fsync bugs rely on)."""
+    data = pattern(2 * BLOCK_BYTES + 11, b"write_file")
+    steps, _ = await crash_write_file_at(0, 0, data, sync=True)
+    assert steps == 6  # open_write, write, sync, close, rename, sync_dir
+    outcomes = set()
+    for seed in SEEDS:
+        for at in range(1, steps + 2):
+            _, found = await crash_write_file_at(seed, at, data, sync=True)
+            assert found in (None, data), (seed, at)
+            if at > steps:
+                assert found == data, seed
+            outcomes.add(found is None)
+    assert outcomes == {True, False}
+    torn = False
+    for seed in SEEDS:
+        _, found = await crash_write_file_at(seed, 99, data, sync=False)
+        torn = torn or found not in (None, data)
+    assert torn

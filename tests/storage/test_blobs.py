@@ -14,7 +14,7 @@ from hamster import integrity
 from hamster.storage.blobs import BLOBS_DIR, TMP_DIR, BlobStore, blob_path
 from hamster.storage.blobs import tmp_path as tmp_path_of
 from hamster.storage.errors import DiskFault
-from hamster.storage.fs import RealFile, RealFileSystem
+from hamster.storage.fs import RealFile, RealFileSystem, write_file_in_steps
 from tests.patterns import assert_pattern, pattern
 
 from .bodies import BytesBody, FailingBody
@@ -41,6 +41,21 @@ class RecordingFs(RealFileSystem):
 
         f.write = write  # type: ignore[method-assign]
         return f
+
+    async def write_file(
+        self,
+        path: str,
+        data: bytes | bytearray | memoryview,
+        *,
+        rename_to: str,
+        sync: bool = True,
+        sync_dir: bool = True,
+        step: list[str] | None = None,
+    ) -> None:
+        self.write_sizes.append(len(data))
+        await super().write_file(
+            path, data, rename_to=rename_to, sync=sync, sync_dir=sync_dir, step=step
+        )
 
 
 @pytest.mark.parametrize("piece_bytes", [1, 7, CHUNK_BYTES - 1, CHUNK_BYTES, 100_000])
@@ -105,6 +120,21 @@ class FaultyFs(RealFileSystem):
         if self.fail_remove:
             raise PermissionError(errno.EACCES, "simulated remove failure", path)
         await super().remove(path, missing_ok=missing_ok)
+
+    async def write_file(
+        self,
+        path: str,
+        data: bytes | bytearray | memoryview,
+        *,
+        rename_to: str,
+        sync: bool = True,
+        sync_dir: bool = True,
+        step: list[str] | None = None,
+    ) -> None:
+        # Step by step through the faulty operations above.
+        await write_file_in_steps(
+            self, path, data, rename_to=rename_to, sync=sync, sync_dir=sync_dir, step=step
+        )
 
 
 async def faulty_store(

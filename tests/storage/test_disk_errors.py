@@ -21,6 +21,7 @@ import trio.testing
 
 from hamster.runtime import Runtime
 from hamster.storage import PutRequest, Store
+from hamster.storage import store as store_module
 from hamster.storage.blobs import BLOBS_DIR, TMP_DIR, BlobStore, blob_dir, blob_path
 from hamster.storage.blobs import tmp_path as tmp_blob_path
 from hamster.storage.core import Core
@@ -606,8 +607,13 @@ async def put(store: Store, key: str, data: bytes, *, declared: bool = True) -> 
     ("code", "kind"), [(errno.EMFILE, OutOfDescriptors), (errno.EIO, DiskFault)]
 )
 async def test_opening_and_reading_an_object_name_the_blob(
-    faulty: tuple[FaultFS, Store], code: int, kind: type[StorageError]
+    faulty: tuple[FaultFS, Store],
+    code: int,
+    kind: type[StorageError],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """The streamed read (an object above SMALL_READ_BYTES: here all are)."""
+    monkeypatch.setattr(store_module, "SMALL_READ_BYTES", 0)
     fs, store = faulty
     data = pattern(5000, "open-read")
     await put(store, "k", data)
@@ -625,6 +631,29 @@ async def test_opening_and_reading_an_object_name_the_blob(
                 pass
     assert type(reading.value) is kind
     assert str(reading.value) == f"blob read {path}: {words(code)}"
+    fs.fail_at = None
+    async with await store.open_object("bk", "k") as reader:
+        assert b"".join([c async for c in reader.stream(0, len(data))]) == data
+
+
+@pytest.mark.parametrize(
+    ("code", "kind"), [(errno.EMFILE, OutOfDescriptors), (errno.EIO, DiskFault)]
+)
+@pytest.mark.parametrize("fail_at", ["open_read", "read_at"])
+async def test_reading_a_small_object_whole_names_the_blob(
+    faulty: tuple[FaultFS, Store], code: int, kind: type[StorageError], fail_at: str
+) -> None:
+    """A small object is opened and read in one call: either failing is an
+    error of opening it, before any byte is answered."""
+    fs, store = faulty
+    data = pattern(5000, "open-read")
+    await put(store, "k", data)
+    path = blob_path((await store.head_object("bk", "k")).blob_id)
+    fs.fail_at, fs.fault = fail_at, oserror(code)
+    with pytest.raises(StorageError) as opening:
+        await store.open_object("bk", "k")
+    assert type(opening.value) is kind
+    assert str(opening.value) == f"blob open {path}: {words(code)}"
     fs.fail_at = None
     async with await store.open_object("bk", "k") as reader:
         assert b"".join([c async for c in reader.stream(0, len(data))]) == data

@@ -205,3 +205,49 @@ async def test_disk_space_is_unknown_or_within_the_filesystem(fs: FileSystem) ->
     assert space is None or 0 <= space.free_bytes <= space.total_bytes
     assert space is None or space.total_bytes > 0
     assert (space is None) == isinstance(fs, SimFileSystem)
+
+
+# --- the combined operations ------------------------------------------------------
+
+
+async def test_write_file_puts_the_whole_file_under_its_new_name(fs: FileSystem) -> None:
+    await fs.makedirs("tmp")
+    await fs.makedirs("d")
+    data = pattern(10_000, obj=7)
+    step: list[str] = []
+    await fs.write_file("tmp/a", memoryview(data), rename_to="d/a", step=step)
+    assert step == ["directory sync", "d"]
+    assert await read_file(fs, "d/a") == data
+    assert not await fs.exists("tmp/a")
+    await fs.write_file("tmp/b", b"", rename_to="b", sync=False, sync_dir=False, step=step)
+    assert step == ["rename", "b"]  # no directory sync asked for
+    assert await read_file(fs, "b") == b""
+    # It replaces an existing file, as rename does.
+    await fs.write_file("tmp/c", bytearray(data[:5]), rename_to="d/a")
+    assert await read_file(fs, "d/a") == data[:5]
+
+
+async def test_write_file_names_the_step_that_failed_and_leaves_the_file(fs: FileSystem) -> None:
+    await fs.makedirs("tmp")
+    await write_file(fs, "tmp/taken", b"old")
+    step: list[str] = []
+    with pytest.raises(FileExistsError):
+        await fs.write_file("tmp/taken", b"new", rename_to="x", step=step)
+    assert step == ["create", "tmp/taken"]
+    assert await read_file(fs, "tmp/taken") == b"old"
+    with pytest.raises(FileNotFoundError):
+        await fs.write_file("tmp/n", b"new", rename_to="missing/n", step=step)
+    assert step == ["rename", "missing/n"]
+    assert await read_file(fs, "tmp/n") == b"new"  # left where it was, closed
+    await fs.remove("tmp/n")
+
+
+async def test_read_file_reads_up_to_max_bytes_from_the_start(fs: FileSystem) -> None:
+    data = pattern(5000, obj=3)
+    await write_file(fs, "f", data)
+    assert await fs.read_file("f", 5000) == data
+    assert await fs.read_file("f", 9999) == data
+    assert await fs.read_file("f", 17) == data[:17]
+    assert await fs.read_file("f", 0) == b""
+    with pytest.raises(FileNotFoundError):
+        await fs.read_file("nope", 10)

@@ -187,3 +187,42 @@ async def test_close_closes_the_db_once_and_ends_use(tmp_path: Path) -> None:
         await store.get(b"k")
     with pytest.raises(AssertionError):
         await store.write([], [], sync=True)
+
+
+class CountingOffload:
+    """Runs each call inline, counting the hops asked for."""
+
+    def __init__(self) -> None:
+        self.hops = 0
+
+    async def run_sync(self, fn: Callable[..., Any], *args: Any) -> Any:
+        self.hops += 1
+        return fn(*args)
+
+
+async def test_a_point_read_runs_inline_until_one_is_slow(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reads served from memory take no thread hop; after one that took long
+    (it went to the disk) the next GET_HOPS_AFTER_SLOW hop, then inline again.
+    Scans always hop."""
+    offload = CountingOffload()
+    store = await LevelDBMetaStore.open(str(tmp_path / "m"), offload=offload)
+    await store.write([(b"k", b"v")], [], sync=True)
+    offload.hops = 0
+    for _ in range(5):
+        assert await store.get(b"k") == b"v"
+    assert await store.get(b"missing") is None
+    assert offload.hops == 0
+    monkeypatch.setattr(meta_module, "GET_HOPS_AFTER_SLOW", 3)
+    monkeypatch.setattr(meta_module, "GET_INLINE_SLOW_NS", -1)  # every read is "slow"
+    assert await store.get(b"k") == b"v"  # inline, found slow
+    monkeypatch.setattr(meta_module, "GET_INLINE_SLOW_NS", 10**12)
+    for _ in range(3):
+        assert await store.get(b"k") == b"v"
+    assert offload.hops == 3
+    assert await store.get(b"k") == b"v"
+    assert offload.hops == 3  # inline again
+    assert [kv async for kv in store.scan(b"k")] == [(b"k", b"v")]
+    assert offload.hops == 4
+    await store.close()

@@ -13,7 +13,6 @@ from hamster.s3.conditional import WriteConditions
 from hamster.s3.errors import S3Error
 from hamster.storage import ObjectInfo, PutRequest, Store
 from hamster.storage.blobs import blob_path
-from hamster.storage.fs import ReadableFile
 from tests.patterns import pattern
 
 from .bodies import BytesBody, FailingBody, GatedBody, checksum_mismatch
@@ -383,22 +382,23 @@ async def test_reopen_keeps_objects(tmp_path: Path, runtime: Runtime) -> None:
 
 async def test_a_reader_keeps_the_version_it_read_when_an_overwrite_lands(bk: Store) -> None:
     await put(bk, "k", b"old")
-    real_open_read = bk.fs.open_read
+    real_read_file = bk.fs.read_file
     overwritten = False
 
-    async def racing_open_read(path: str) -> ReadableFile:
+    async def racing_read_file(path: str, max_bytes: int) -> bytes:
         nonlocal overwritten
         if not overwritten:
             overwritten = True
             # Between reading the record and opening its blob, an overwrite lands:
             # the record's blob is pinned, so its removal waits for the reader.
             await put(bk, "k", b"new")
-        return await real_open_read(path)
+        return await real_read_file(path, max_bytes)
 
-    bk.fs.open_read = racing_open_read  # type: ignore[method-assign]
+    # A small object is read whole when opened (one read_file call).
+    bk.fs.read_file = racing_read_file  # type: ignore[method-assign]
     assert await read_all(bk, "bk", "k") == b"old"
     assert overwritten
-    bk.fs.open_read = real_open_read  # type: ignore[method-assign]
+    bk.fs.read_file = real_read_file  # type: ignore[method-assign]
     assert await read_all(bk, "bk", "k") == b"new"
     # The reader closed: the old blob is gone now, only the new one is left.
     assert len(data_dir_files(bk, "blobs")) == 1
@@ -426,15 +426,15 @@ async def test_open_retries_when_an_overwrite_removed_the_blob_before_the_pin(
 
 async def test_a_delete_racing_an_open_serves_the_version_read(bk: Store) -> None:
     await put(bk, "k", b"old")
-    real_open_read = bk.fs.open_read
+    real_read_file = bk.fs.read_file
 
-    async def racing_open_read(path: str) -> ReadableFile:
+    async def racing_read_file(path: str, max_bytes: int) -> bytes:
         await bk.delete_object("bk", "k")
-        return await real_open_read(path)
+        return await real_read_file(path, max_bytes)
 
-    bk.fs.open_read = racing_open_read  # type: ignore[method-assign]
+    bk.fs.read_file = racing_read_file  # type: ignore[method-assign]
     assert await read_all(bk, "bk", "k") == b"old"
-    bk.fs.open_read = real_open_read  # type: ignore[method-assign]
+    bk.fs.read_file = real_read_file  # type: ignore[method-assign]
     with pytest.raises(S3Error) as e:
         await bk.open_object("bk", "k")
     assert e.value.code == "NoSuchKey"

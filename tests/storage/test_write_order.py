@@ -16,6 +16,8 @@ from hamster.storage.fs import (
     ReadableFile,
     RealFileSystem,
     WritableFile,
+    read_file_in_steps,
+    write_file_in_steps,
 )
 from hamster.storage.meta import LevelDBMetaStore, MetaStore
 from sim.fs import SimDisk
@@ -77,6 +79,24 @@ class RecordingFS:
 
     async def disk_space(self) -> DiskSpace | None:
         return await self.inner.disk_space()
+
+    async def write_file(
+        self,
+        path: str,
+        data: bytes | bytearray | memoryview,
+        *,
+        rename_to: str,
+        sync: bool = True,
+        sync_dir: bool = True,
+        step: list[str] | None = None,
+    ) -> None:
+        # Step by step through this wrapper, so each step is seen (and faulted).
+        await write_file_in_steps(
+            self, path, data, rename_to=rename_to, sync=sync, sync_dir=sync_dir, step=step
+        )
+
+    async def read_file(self, path: str, max_bytes: int) -> bytes:
+        return await read_file_in_steps(self, path, max_bytes)
 
 
 class MetaWrapper:
