@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -65,6 +66,15 @@ __all__ = ["ServerLimits", "ShutdownSignal", "refuse_connection", "serve_connect
 # Outgoing pieces smaller than this are joined into one send_all; larger ones
 # (response body chunks) are sent as they are, without a copy.
 _COALESCE_BYTES: Final = 64 * 1024
+# The response headers h11 is shown (it frames the body and decides keep-alive
+# by them, and may add or rewrite them); the others are written next to its
+# output, checked as h11 checks header fields (h11._abnf: a token name, a value
+# of visible characters and obs-text with inner spaces or tabs, no NUL).
+_FRAMING_HEADERS: Final = frozenset({"content-length", "transfer-encoding", "connection"})
+_FIELD_VCHAR: Final = r"[^\x00\t\n\x0b\x0c\r ]"
+_HEADER_LINES: Final = re.compile(
+    rf"(?:[-!#$%&'*+.^_`|~0-9a-zA-Z]+: (?:{_FIELD_VCHAR}+(?:[ \t]+{_FIELD_VCHAR}+)*)?\r\n)*"
+)
 # How long cleanup (the response's on_close, closing its iterator) may take
 # even when the connection is being cancelled.
 _CLEANUP_TIMEOUT_S: Final = 5.0
@@ -582,12 +592,22 @@ class _Connection:
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             raise _PeerGone(repr(exc)) from exc
 
-    async def _send_events(self, events: list[h11.Event]) -> None:
-        """Serialize `events` and send them: small pieces joined, big ones as they are."""
+    async def _send_events(self, events: list[h11.Event], head_fields: bytes = b"") -> None:
+        """Serialize `events` and send them: small pieces joined, big ones as they are.
+
+        `head_fields` (header lines h11 does not need to see, already checked by
+        `_response_head`) go into the head of the `h11.Response` among `events`,
+        after the framing headers h11 wrote.
+        """
         small: list[bytes] = []
         small_bytes = 0
         for event in events:
-            for part in self._conn.send_with_data_passthrough(event) or ():
+            parts = self._conn.send_with_data_passthrough(event) or []
+            if head_fields and type(event) is h11.Response:
+                # h11 ends a head with one separate b"\r\n" (h11._writers.write_headers).
+                assert parts[-1] == b"\r\n", parts
+                parts = [*parts[:-1], head_fields, parts[-1]]
+            for part in parts:
                 if len(part) < _COALESCE_BYTES:
                     small.append(part)
                     small_bytes += len(part)
@@ -618,7 +638,9 @@ class _Connection:
         no_body = method == "HEAD" or response.status in (204, 304) or response.status < 200
         try:
             try:
-                head = self._response_head(response, method, close=close, no_body=no_body)
+                head, head_fields = self._response_head(
+                    response, method, close=close, no_body=no_body
+                )
                 first = b""
                 if chunks is not None and not no_body:
                     first = await _next_chunk(chunks)
@@ -629,14 +651,14 @@ class _Connection:
                 if not no_body and isinstance(response.body, bytes) and response.body:
                     events.append(h11.Data(data=response.body))
                 events.append(h11.EndOfMessage())
-                await self._send_events(events)
+                await self._send_events(events, head_fields)
                 return True
             while first:
                 events.append(h11.Data(data=first))
-                await self._send_events(events)
-                events = []
+                await self._send_events(events, head_fields)
+                events, head_fields = [], b""
                 first = await _next_chunk(chunks)
-            await self._send_events([*events, h11.EndOfMessage()])
+            await self._send_events([*events, h11.EndOfMessage()], head_fields)
             return True
         except _PeerGone as exc:
             logger.debug("client went away while we wrote a response: %s", exc)
@@ -653,23 +675,41 @@ class _Connection:
 
     def _response_head(
         self, response: Response, method: str, *, close: bool, no_body: bool
-    ) -> h11.Response:
-        headers: list[tuple[bytes, bytes]] = []
+    ) -> tuple[h11.Response, bytes]:
+        """The head of `response`: an `h11.Response` holding only the framing
+        headers (Content-Length, Transfer-Encoding, Connection: what h11 decides
+        the framing and keep-alive by, and may rewrite), and the other header
+        lines, encoded once and checked as h11 would check them.
+
+        Raises:
+          h11.LocalProtocolError: a header name or value h11 would refuse
+            (a control character, surrounding whitespace, a line break).
+          UnicodeEncodeError: a name or value that is not a wire string.
+        """
+        framing: list[tuple[bytes, bytes]] = []
+        others: list[tuple[str, str]] = []
         has_close = False
+        body_is_bytes = isinstance(response.body, bytes) and not no_body
         for name, value in response.headers:
             lower = name.lower()
-            if lower == "content-length" and isinstance(response.body, bytes) and not no_body:
+            if lower not in _FRAMING_HEADERS:
+                others.append((name, value))
+                continue
+            if lower == "content-length" and body_is_bytes:
                 continue  # ours below is the truth
             if lower == "connection" and "close" in value.lower():
                 has_close = True
-            headers.append((name.encode("latin-1"), value.encode("latin-1")))
-        if isinstance(response.body, bytes) and not no_body:
-            headers.append((b"Content-Length", str(len(response.body)).encode("ascii")))
+            framing.append((name.encode("latin-1"), value.encode("latin-1")))
+        if body_is_bytes:
+            assert isinstance(response.body, bytes)
+            framing.append((b"Content-Length", str(len(response.body)).encode("ascii")))
         if close and not has_close:
-            headers.append((b"Connection", b"close"))
-        return h11.Response(
-            status_code=response.status, headers=headers, reason=_reason(response.status)
+            framing.append((b"Connection", b"close"))
+        fields = header_lines(others)
+        head = h11.Response(
+            status_code=response.status, headers=framing, reason=_reason(response.status)
         )
+        return head, fields
 
     async def _refuse(self, error: S3Error) -> None:
         """Answer a protocol-level refusal, if a response can still be sent."""
@@ -762,6 +802,25 @@ def _to_http_request(event: h11.Request, scheme: str) -> HttpRequest:
     )
 
 
+def header_lines(headers: list[tuple[str, str]]) -> bytes:
+    """``Name: value\\r\\n`` for each of `headers` (wire strings), in order.
+
+    Checks each field as h11 checks the headers of an event it sends
+    (``h11._abnf``): the name a token, the value visible characters, obs-text
+    (bytes 80-FF) and the control bytes h11 lets through, with spaces or tabs
+    only between them; never a NUL or a line break.
+
+    Raises:
+      h11.LocalProtocolError: a name or value h11 would refuse.
+      UnicodeEncodeError: a character above U+00FF (not a wire string).
+    """
+    fields = "".join([f"{name}: {value}\r\n" for name, value in headers])
+    # One line per header: a line break inside a value would make two.
+    if fields.count("\n") != len(headers) or _HEADER_LINES.fullmatch(fields) is None:
+        raise h11.LocalProtocolError(f"illegal response header in {fields!r}")
+    return fields.encode("latin-1")
+
+
 def _head_bytes(event: h11.Request) -> int:
     """The size of a request head as sent, less any optional whitespace."""
     request_line_bytes = len(event.method) + len(event.target) + len(b"  HTTP/1.1\r\n")
@@ -780,12 +839,12 @@ def _content_length(event: h11.Request) -> int | None:
     return length
 
 
+_REASONS: Final = {int(status): status.phrase.encode("ascii") for status in HTTPStatus}
+
+
 def _reason(status: int) -> bytes:
     """The standard reason phrase of `status` (``b"Continue"``, ``b"Not Found"``)."""
-    try:
-        return HTTPStatus(status).phrase.encode("ascii")
-    except ValueError:
-        return b""
+    return _REASONS.get(status, b"")
 
 
 async def _next_chunk(chunks: AsyncIterator[bytes]) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from urllib.parse import unquote_to_bytes
 
 import trio
 import trio.testing
@@ -35,6 +36,9 @@ class FakeApp:
     /boom          raise (a bug); /boom-stream: the iterator raises at once;
                    /boom-late: the iterator raises after one chunk
     /wait          signal `entered`, wait for `release`, then answer
+    /header?NAME=VALUE  answer 200 with the response header NAME: VALUE (both
+                   percent-decoded to latin-1 wire strings, unchecked; a VALUE
+                   of NAME x-text-* decoded as UTF-8 instead)
     anything else  200 "ok <method> <target>"
     """
 
@@ -47,6 +51,14 @@ class FakeApp:
     async def handle(self, request: HttpRequest, body: RequestBody) -> Response:
         self.requests.append(request)
         path, _, query = request.target.partition(b"?")
+        if path == b"/header":
+            raw_name, _, value = query.partition(b"=")
+            text = raw_name.startswith(b"x-text-")
+            header = (
+                unquote_to_bytes(raw_name).decode("latin-1"),
+                unquote_to_bytes(value).decode("utf-8" if text else "latin-1"),
+            )
+            return Response(200, [header], b"header")
         n = int(query.partition(b"=")[2] or b"0")
         if path in (b"/echo", b"/dawdle"):
             try:

@@ -238,6 +238,51 @@ async def test_status_lines_carry_the_standard_reason_phrase(autojump_clock: Moc
         assert (await _raw_until(stream, b"refused")).startswith(b"HTTP/1.1 403 Forbidden\r\n")
 
 
+async def test_response_head_is_written_exactly_as_the_app_gave_it(
+    autojump_clock: MockClock,
+) -> None:
+    # The framing headers h11 writes come first; the app's others follow, in
+    # its order and casing, byte for byte (control bytes and obs-text as h11 allows).
+    async with serving(FakeApp(), LIMITS) as s:
+        stream = s.client.stream
+        await stream.send_all(get("/header?X-Odd-Case=%01a%A0%E9%09b"))
+        data = await _raw_until(stream, b"header")
+        assert data == (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 6\r\nX-Odd-Case: \x01a\xa0\xe9\tb\r\n\r\nheader"
+        )
+        await stream.send_all(get("/head"))
+        data = await _raw_until(stream, b"hello")
+        assert data == b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "x-value=a%0D%0AX-Injected:%201",  # a line break: header injection
+        "x-value=a%0AX-Injected:%201",
+        "x-value=%20lead",  # whitespace around a value
+        "x-value=trail%09",
+        "x-value=a%00b",  # NUL
+        "x%20name=v",  # not a token
+        "x%0D%0AX-Injected:%201%0D%0Ay=v",
+        "=v",  # empty name
+        "x-text-value=%E2%82%AC",  # not a wire string: a character above U+00FF
+    ],
+)
+async def test_a_header_h11_would_refuse_becomes_internal_error_and_nothing_of_it_is_sent(
+    autojump_clock: MockClock, query: str
+) -> None:
+    async with serving(FakeApp(), LIMITS) as s:
+        await s.client.send(get("/header?" + query))
+        response = await s.client.read_response()
+        assert response.status == 500
+        assert response.header("x-error") == "InternalError"
+        assert response.header("x-injected") is None
+        assert response.header("x-value") is None
+        assert response.header("x-text-value") is None
+        await s.done.wait()
+
+
 @pytest.mark.parametrize("length", [5, 5_000_000], ids=["within-drain-limit", "over-it"])
 async def test_expect_100_continue_refused_unread_closes_without_asking_for_the_body(
     autojump_clock: MockClock, length: int
