@@ -177,6 +177,8 @@ def percent_decode(raw: str, *, plus_is_space: bool = False) -> str:
     """
     if plus_is_space:
         raw = raw.replace("+", " ")
+    if "%" not in raw and raw.isascii():
+        return raw  # ASCII is UTF-8 already: nothing to decode
     data = _latin1(raw)
     if b"%" in data:
         parts = data.split(b"%")

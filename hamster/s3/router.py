@@ -253,6 +253,17 @@ ROUTES: tuple[Route, ...] = (
 _METHOD_ORDER = ("GET", "HEAD", "PUT", "POST", "DELETE")
 
 
+def _rows_by_key() -> dict[tuple[Target, str | None, str], tuple[Route, ...]]:
+    """`ROUTES` by (target, keyword, method), each in the table's order."""
+    rows: dict[tuple[Target, str | None, str], list[Route]] = {}
+    for r in ROUTES:
+        rows.setdefault((r.target, r.keyword, r.method), []).append(r)
+    return {key: tuple(value) for key, value in rows.items()}
+
+
+_ROWS_BY_KEY = _rows_by_key()
+
+
 def target_of(req: S3Request) -> Target:
     """Whether `req` addresses the service, a bucket or an object."""
     if req.bucket is None:
@@ -308,12 +319,8 @@ def route(req: S3Request) -> Op:
     # The rows of this method whose required parameters and header are present.
     candidates = [
         r
-        for r in ROUTES
-        if r.target is target
-        and r.keyword == keyword
-        and r.method == req.method
-        and all(req.has_q(p) for p in r.requires)
-        and (r.header is None or copy_source)
+        for r in _ROWS_BY_KEY.get((target, keyword, req.method), ())
+        if all(req.has_q(p) for p in r.requires) and (r.header is None or copy_source)
     ]
     usable = [r for r in candidates if not any(req.has_q(p) for p in r.absent)]
     if usable:

@@ -8,13 +8,15 @@ import email.utils
 import hashlib
 import hmac
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hamster.auth import common, sigv4
+from hamster.s3.errors import S3Error
+from tests.auth import botosign as b
 
 # "Examples of how to derive a signing key for Signature Version 4" (AWS General Reference).
 DOC_SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
@@ -68,6 +70,28 @@ def test_signing_key_cache_is_bounded_oldest_first(
     assert ("secret-new", "20240501", "us-east-1", "s3") in empty_key_cache
 
 
+@pytest.mark.parametrize("sign", [b.sign_header, b.sign_query], ids=["header", "presigned"])
+def test_a_changed_secret_never_verifies_with_the_cached_key_of_the_old_one(
+    empty_key_cache: dict[tuple[str, str, str, str], bytes], sign: Callable[..., b.Signed]
+) -> None:
+    # Credentials reloaded with a new secret for the same access key: the key
+    # derived from the old secret (cached by the last request) must not verify.
+    old, new = b.SECRET_KEY, b.SECRET_KEY + "-rotated"
+    by_old = sign("GET", "/bucket/key", "", secret=old)
+    by_new = sign("GET", "/bucket/key", "", secret=new)
+    assert b.verify(by_old, secret=old).access_key == b.ACCESS_KEY
+    with pytest.raises(S3Error) as info:
+        b.verify(by_old, secret=new)
+    assert info.value.code == "SignatureDoesNotMatch"
+    assert b.verify(by_new, secret=new).signing_key == sigv4.signing_key(
+        new, "20240501", b.REGION, "s3"
+    )
+    with pytest.raises(S3Error) as info:
+        b.verify(by_new, secret=old)
+    assert info.value.code == "SignatureDoesNotMatch"
+    assert len(empty_key_cache) == 2
+
+
 def test_each_scope_part_derives_another_key(
     empty_key_cache: dict[tuple[str, str, str, str], bytes],
 ) -> None:
@@ -93,6 +117,20 @@ def test_empty_path_is_slash() -> None:
 
 
 @pytest.mark.parametrize(
+    ("raw_path", "canonical"),
+    [
+        ("/bucket/obj/00001", "/bucket/obj/00001"),  # nothing to decode or encode
+        ("/b//a/./..", "/b//a/./.."),  # never normalised
+        ("/b/a%2fb%7e%41%2a", "/b/a/b~A%2A"),  # decoded once, encoded again (upper hex)
+        ("/b/a b+c*\xe9", "/b/a%20b%2Bc%2A%E9"),  # the wire bytes, encoded
+        ("/b/\u20ac", "/b/%E2%82%AC"),  # not from the wire: its UTF-8
+    ],
+)
+def test_s3_canonical_uri_decodes_once_and_encodes_again(raw_path: str, canonical: str) -> None:
+    assert sigv4.canonical_uri(raw_path) == canonical
+
+
+@pytest.mark.parametrize(
     ("path", "normalized"),
     [
         ("a/b", "a/b"),
@@ -115,6 +153,8 @@ def test_generic_normalisation(path: str, normalized: str) -> None:
         ("a=b=c", [("a", "b=c")]),
         ("%41%3d=%2B+%20", [("A=", "++ ")]),
         ("k=%C3%A9", [("k", "\xc3\xa9")]),
+        # Not from the wire: a character above U+00FF is taken as its UTF-8.
+        ("\u20ac=\xe9\u20ac", [("\xe2\x82\xac", "\xc3\xa9\xe2\x82\xac")]),
     ],
 )
 def test_query_pairs(raw: str, pairs: list[tuple[str, str]]) -> None:
