@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
 import threading
 
 import pytest
 import trio
 import trio.testing
 
-from hamster.runtime import HASH_INLINE_MAX_BYTES, InlineOffload, Runtime, ThreadOffload
+from hamster.runtime import (
+    HASH_INLINE_MAX_BYTES,
+    REQUEST_IDS_PER_DRAW,
+    InlineOffload,
+    Runtime,
+    ThreadOffload,
+)
 from tests.offload import RecordingOffload
 
 
@@ -59,3 +66,34 @@ async def test_inline_offload_is_a_checkpoint() -> None:
         scope.cancel()
         await InlineOffload().run_sync(ran.append, "cancelled")
     assert scope.cancelled_caught and ran == ["first"]
+
+
+class CountingEntropy:
+    """Position-dependent bytes (a SHA-256 stream), and how many were asked for."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+        self._stream = b""
+
+    def token_bytes(self, n: int) -> bytes:
+        self.calls.append(n)
+        start = len(self._stream)
+        while len(self._stream) < start + n:
+            self._stream += hashlib.sha256(b"%d" % len(self._stream)).digest()
+        return self._stream[start : start + n]
+
+    def all_bytes(self) -> bytes:
+        return self._stream[: sum(self.calls)]
+
+
+def test_request_ids_are_the_entropys_bytes_in_order_drawn_a_batch_at_a_time() -> None:
+    entropy = CountingEntropy()
+    runtime = Runtime(entropy=entropy)
+    ids = [runtime.request_id() for _ in range(REQUEST_IDS_PER_DRAW + 1)]
+    assert entropy.calls == [8 * REQUEST_IDS_PER_DRAW, 8 * REQUEST_IDS_PER_DRAW]
+    assert all(len(i) == 16 and i == i.upper() and int(i, 16) >= 0 for i in ids)
+    assert "".join(ids) == entropy.all_bytes()[: 8 * len(ids)].hex().upper()
+    assert len(set(ids)) == len(ids)
+    # Internal ids still take their own 16 bytes, after what request ids drew.
+    assert runtime.new_id() == entropy.all_bytes()[-16:].hex()
+    assert entropy.calls[-1] == 16

@@ -75,15 +75,25 @@ class Slot:
             waits for the client to close: shed before anyone else.
         """
         with trio.CancelScope() as scope:
-            if self.state is SlotState.SHED:
-                scope.cancel()
-            self.began_waiting(head=head, lingering=lingering)
-            self._scope = scope
+            self.watch(scope, head=head, lingering=lingering)
             try:
                 yield scope
             finally:
-                self._scope = None
-                self.stopped_waiting()
+                self.unwatch()
+
+    def watch(self, scope: trio.CancelScope, *, head: bool, lingering: bool = False) -> None:
+        """`waiting` without the context manager (the connection loop's hot
+        path): the wait begins, and shedding cancels `scope` (at once if the
+        slot was shed already). Call `unwatch` when the wait is over."""
+        if self.state is SlotState.SHED:
+            scope.cancel()
+        self.began_waiting(head=head, lingering=lingering)
+        self._scope = scope
+
+    def unwatch(self) -> None:
+        """The wait `watch` began is over."""
+        self._scope = None
+        self.stopped_waiting()
 
     def began_waiting(self, *, head: bool, lingering: bool = False) -> None:
         """The connection waits for (the rest of the head of) a request."""

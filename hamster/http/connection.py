@@ -174,13 +174,20 @@ class ShutdownSignal:
     def cancel_on_shutdown(self) -> Iterator[trio.CancelScope]:
         """A cancel scope that is cancelled when (or if already) shutdown is set."""
         with trio.CancelScope() as scope:
-            if self._is_set:
-                scope.cancel()
-            self._idle_scopes.add(scope)
+            self.watch(scope)
             try:
                 yield scope
             finally:
-                self._idle_scopes.discard(scope)
+                self.unwatch(scope)
+
+    def watch(self, scope: trio.CancelScope) -> None:
+        """Cancel `scope` when (or at once if already) shutdown is set, until `unwatch`."""
+        if self._is_set:
+            scope.cancel()
+        self._idle_scopes.add(scope)
+
+    def unwatch(self, scope: trio.CancelScope) -> None:
+        self._idle_scopes.discard(scope)
 
 
 async def serve_connection(
@@ -466,36 +473,42 @@ class _Connection:
         if self._first_request:
             head_deadline = self._started_at + limits.header_timeout_s
         if event is h11.NEED_DATA and not conn.trailing_data[0]:
-            # Idle: nothing of the next request has arrived yet.
+            # Idle: nothing of the next request has arrived yet. One cancel
+            # scope ends the wait: its deadline, shedding, or shutdown.
             idle_deadline = head_deadline
             if not self._first_request:
                 idle_deadline = trio.current_time() + limits.idle_timeout_s
-            with (
-                self._slot.waiting(head=False),
-                trio.move_on_at(idle_deadline) as idle_scope,
-                self._shutdown.cancel_on_shutdown() as shutdown_scope,
-            ):
-                await self._receive()
+            scope = trio.CancelScope(deadline=idle_deadline)
+            self._slot.watch(scope, head=False)
+            self._shutdown.watch(scope)
+            try:
+                with scope:
+                    await self._receive()
+            finally:
+                self._shutdown.unwatch(scope)
+                self._slot.unwatch()
             if self._slot.shed_called:
                 self._shed_now()
                 return None
-            if idle_scope.cancelled_caught or shutdown_scope.cancelled_caught:
-                return None
+            if scope.cancelled_caught:
+                return None  # idle too long, or shutdown while idle
             event = conn.next_event()
         if event is h11.NEED_DATA:
             if not self._first_request:
                 head_deadline = trio.current_time() + limits.header_timeout_s
-            with (
-                self._slot.waiting(head=True),
-                trio.move_on_at(head_deadline) as head_scope,
-            ):
-                while event is h11.NEED_DATA:
-                    await self._receive()
-                    event = conn.next_event()
+            scope = trio.CancelScope(deadline=head_deadline)
+            self._slot.watch(scope, head=True)
+            try:
+                with scope:
+                    while event is h11.NEED_DATA:
+                        await self._receive()
+                        event = conn.next_event()
+            finally:
+                self._slot.unwatch()
             if self._slot.shed_called:
                 self._shed_now()
                 return None
-            if head_scope.cancelled_caught:
+            if scope.cancelled_caught:
                 raise _HeadTimeout
         assert isinstance(event, h11.Event), event
         return event
@@ -859,6 +872,8 @@ async def _next_chunk(chunks: AsyncIterator[bytes]) -> bytes:
 
 async def _cleanup(response: Response, chunks: AsyncIterator[bytes] | None) -> None:
     """Close the body iterator and run on_close, even while being cancelled."""
+    if chunks is None and response.on_close is None:
+        return  # nothing to clean up: no shielded scope needed
     with trio.CancelScope(shield=True) as scope:
         scope.deadline = trio.current_time() + _CLEANUP_TIMEOUT_S
         aclose = getattr(chunks, "aclose", None)

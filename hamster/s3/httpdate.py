@@ -15,6 +15,7 @@ is an error (SigV4) or a header to ignore (If-Modified-Since).
 from __future__ import annotations
 
 import calendar
+import functools
 import re
 
 __all__ = [
@@ -94,7 +95,14 @@ def _to_ns(year: int, month: int, day: int, hour: int, minute: int, second: int)
 
 def format_http_date(ns: int) -> str:
     """IMF-fixdate of `ns` (sub-second part dropped): ``Wed, 21 Oct 2015 07:28:00 GMT``."""
-    year, month, day, hour, minute, second, weekday, _ = _civil(ns)
+    return _http_date_of_second(ns // NS_PER_S)
+
+
+# Every response's Date (and a popular object's Last-Modified) names the same
+# second again and again: a few recent seconds are remembered.
+@functools.lru_cache(maxsize=64)
+def _http_date_of_second(seconds: int) -> str:
+    year, month, day, hour, minute, second, weekday, _ = _civil(seconds * NS_PER_S)
     return (
         f"{_DAYS[weekday]}, {day:02d} {_MONTHS[month - 1]} {year:04d} "
         f"{hour:02d}:{minute:02d}:{second:02d} GMT"
