@@ -313,7 +313,13 @@ async def get_object(ctx: RequestContext) -> Response:
         await chunks.aclose()
         await reader.aclose()
         raise
-    response.body = _stream(first, chunks)
+    if len(first) == length:
+        # The whole span came in one read (every small object): the loop sends
+        # it with the head in one write, with no iterator to drive and close.
+        await chunks.aclose()
+        response.body = first
+    else:
+        response.body = _stream(first, chunks)
     response.on_close = reader.aclose
     return response
 

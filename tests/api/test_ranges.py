@@ -8,7 +8,7 @@ served from a wrong offset, or from the wrong part, does not compare equal.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -16,6 +16,7 @@ import pytest
 import trio
 from trio.testing import MockClock
 
+from hamster.api import objects
 from hamster.http.testing import ReceivedResponse
 from hamster.s3.xml import S3_NS
 from tests.api.harness import Harness, error_fields, running_node
@@ -176,3 +177,26 @@ async def test_a_range_s3_ignores_answers_the_whole_object(
     assert got.header("content-range") is None
     head = await ranged(node, "HEAD", "mp", value)
     assert (head.status, head.header("content-length")) == (200, str(SIZE))
+
+
+async def test_a_span_read_whole_at_once_is_sent_as_bytes_and_a_longer_one_streamed(
+    node: Harness, autojump_clock: MockClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Within one part the span comes in one read: sent as bytes. Across parts
+    # the first read holds only the first part's bytes: streamed.
+    streamed: list[bytes] = []
+    real = objects._stream
+
+    def spy(first: bytes, rest: AsyncGenerator[bytes, None]) -> AsyncIterator[bytes]:
+        streamed.append(first)
+        return real(first, rest)
+
+    monkeypatch.setattr(objects, "_stream", spy)
+    got = await node.request("GET", "/bkt/single")
+    assert (got.status, got.body) == (200, SINGLE)
+    got = await ranged(node, "GET", "mp", f"bytes=3-{B1 - 1}")
+    assert (got.status, got.body) == (206, DATA[3:B1])
+    assert streamed == []
+    got = await ranged(node, "GET", "mp", f"bytes=3-{B1}")
+    assert (got.status, got.body) == (206, DATA[3 : B1 + 1])
+    assert streamed == [DATA[3:B1]]
