@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import calendar
 import datetime
+import functools
 import re
 from collections.abc import Callable
 
@@ -33,6 +34,8 @@ def refuse_session_token(access_key: str, present: bool) -> None:
         )
 
 
+# Requests signed in the same second carry the same date: a few are remembered.
+@functools.lru_cache(maxsize=64)
 def parse_amz_date_s(text: str) -> int | None:
     """Seconds since the epoch of ``YYYYMMDDTHHMMSSZ``, None if malformed."""
     match = _AMZ_DATE.fullmatch(text)

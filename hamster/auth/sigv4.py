@@ -20,6 +20,7 @@ a caller, not from the wire, and is taken as UTF-8.
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import hmac
 import re
@@ -61,6 +62,13 @@ def _encode_wire(text: str, *, keep_slash: bool) -> str:
     """`uri_encode` of the bytes of a wire string (most need no encoding at all)."""
     if (_UNRESERVED_OR_SLASH if keep_slash else _UNRESERVED).fullmatch(text):
         return text
+    return _encode_wire_bytes(text, keep_slash)
+
+
+# The values that do need encoding repeat from request to request (a presigned
+# URL's X-Amz-Credential and X-Amz-SignedHeaders): a few are remembered.
+@functools.lru_cache(maxsize=256)
+def _encode_wire_bytes(text: str, keep_slash: bool) -> str:
     return uri_encode(wire_bytes(text), keep_slash=keep_slash)
 
 
