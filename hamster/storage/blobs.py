@@ -10,7 +10,9 @@ hashing it on the way (MD5 and the additional checksum, in one
 checks the digests the client sent, then fsyncs, renames it into blobs/
 and fsyncs the directory: when it returns the blob is durable under its
 final name (but nothing points to it yet; the caller commits a record, or
-removes it).
+removes it). A body that ends within its first chunk is read whole first,
+hashed and checked, and then written by one `FileSystem.write_file` call,
+the same steps in the same order in one thread hop.
 """
 
 from __future__ import annotations

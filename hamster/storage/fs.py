@@ -4,6 +4,13 @@ A simulator swaps in a mock filesystem (with injected faults and crashes) for
 `RealFileSystem`; tests/storage/test_fs_conformance.py holds both to the same
 contract.
 
+Two combined calls save thread hops on small files: `write_file` (create,
+write, fsync, close, rename, directory fsync) and `read_file` (open, read,
+close). Each is, by contract, its single operations in order, with their
+durability and errors (`write_file_in_steps` and `read_file_in_steps` are
+the reference, and the simulator's implementation); `RealFileSystem` runs
+each in one hop.
+
 Paths are relative to the filesystem's root (the data directory),
 '/'-separated, without '.', '..' or empty components: "blobs/ab/abcdef...".
 The empty path "" names the root itself (only for `sync_dir`, `listdir`,
