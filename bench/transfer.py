@@ -142,6 +142,7 @@ class Response:
     body_bytes: int
     body_head: bytes  # the first bytes of the body (an error document), at most 4 KiB
     md5: str | None  # of the body, when asked for
+    body: bytes = b""  # the whole body, when asked for (small responses only)
 
 
 class Connection:
@@ -184,17 +185,19 @@ class Connection:
             headers[name.strip().lower()] = value.strip()
         return status, headers
 
-    def response(self, *, head_request: bool = False, hash_body: bool = False) -> Response:
+    def response(
+        self, *, head_request: bool = False, hash_body: bool = False, keep_body: bool = False
+    ) -> Response:
         """Read one response; its body goes through the reused buffer. If the
         server closes the connection after it (moto's does after every
         response), the next request goes on a new one."""
-        response = self._response(head_request, hash_body)
+        response = self._response(head_request, hash_body, keep_body)
         if response.headers.get("connection", "").lower() == "close":
             self.sock.close()
             self._connect()
         return response
 
-    def _response(self, head_request: bool, hash_body: bool) -> Response:
+    def _response(self, head_request: bool, hash_body: bool, keep_body: bool) -> Response:
         while True:
             status, headers = self._read_head()
             if status != 100:
@@ -204,16 +207,21 @@ class Connection:
             return Response(status, headers, 0, b"", None)
         if headers.get("transfer-encoding", "").lower() == "chunked":
             body = self._read_chunked()
-            return Response(status, headers, len(body), body[:4096], hashlib.md5(body).hexdigest())
+            return Response(
+                status, headers, len(body), body[:4096], hashlib.md5(body).hexdigest(), body
+            )
         remaining = int(headers.get("content-length", "0"))
         total = remaining
         first = b""
+        kept: list[bytes] = []
         if self.pending:
             piece, self.pending = self.pending[:remaining], self.pending[remaining:]
             remaining -= len(piece)
             first = piece[:4096]
             if md5 is not None:
                 md5.update(piece)
+            if keep_body:
+                kept.append(piece)
         while remaining:
             n = self.sock.recv_into(self.view, min(remaining, MiB))
             if n == 0:
@@ -222,8 +230,11 @@ class Connection:
                 first += bytes(self.view[: min(n, 4096 - len(first))])
             if md5 is not None:
                 md5.update(self.view[:n])
+            if keep_body:
+                kept.append(bytes(self.view[:n]))
             remaining -= n
-        return Response(status, headers, total, first, md5.hexdigest() if md5 else None)
+        digest = md5.hexdigest() if md5 else None
+        return Response(status, headers, total, first, digest, b"".join(kept))
 
     def _read_chunked(self) -> bytes:
         # Only small responses (error documents) come chunked from the peers.
