@@ -120,10 +120,15 @@ def build_store(data_dir: Path, count: int) -> float:
 
 
 def disk_mib(path: Path) -> float:
+    """Space the files under `path` take, each inode once (blobs are hard links)."""
+    seen: set[tuple[int, int]] = set()
     total = 0
     for root, _dirs, files in os.walk(path):
         for name in files:
-            total += os.lstat(os.path.join(root, name)).st_blocks * 512
+            st = os.lstat(os.path.join(root, name))
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_blocks * 512
     return total / (1 << 20)
 
 

@@ -354,13 +354,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="one round")
     parser.add_argument("--rounds", type=int, default=None, help="rounds (default 3; quick 1)")
-    parser.add_argument("--size-mib", type=int, default=1024, help="object size (1024)")
+    parser.add_argument("--size-mib", type=int, default=None, help="object size (1024; quick 512)")
     parser.add_argument("--fsyncs", type=int, default=None, help="fsync probes (500; quick 200)")
     args = parser.parse_args(argv)
     report.exit_on_sigterm()
     rounds = args.rounds or (1 if args.quick else 3)
     fsyncs = args.fsyncs or (200 if args.quick else 500)
-    size = args.size_mib * MiB
+    # QUICK halves the size to stay within its few minutes.
+    size = (args.size_mib or (512 if args.quick else 1024)) * MiB
     if size < RANGE:
         parser.error("--size-mib must be at least 64")
     transfer.digests(size)  # before any clock
