@@ -71,7 +71,7 @@ from typing import TypeVar
 
 import trio
 
-from hamster.storage.fs import DiskSpace, check_path, read_file_in_steps, write_file_in_steps
+from hamster.storage.fs import DiskSpace, InSteps, check_path
 from sim.errors import SimCrash
 
 _T = TypeVar("_T")
@@ -506,7 +506,7 @@ class SimReadableFile(_OpenFile):
         return size
 
 
-class SimFileSystem(_View):
+class SimFileSystem(InSteps, _View):
     """hamster's `FileSystem` over a `SimDisk`; dead once the disk crashes or
     is mounted again (every call then raises SimCrash)."""
 
@@ -679,22 +679,3 @@ class SimFileSystem(_View):
         so the store's minimum-free check never refuses here. No checkpoint
         and no draw from the rng: a seed replays as it did before."""
         return None
-
-    async def write_file(
-        self,
-        path: str,
-        data: bytes | bytearray | memoryview,
-        *,
-        rename_to: str,
-        sync: bool = True,
-        sync_dir: bool = True,
-        step: list[str] | None = None,
-    ) -> None:
-        """The combined write as its single operations, each its own crash
-        point and fault draw: a crash may cut it after any step."""
-        await write_file_in_steps(
-            self, path, data, rename_to=rename_to, sync=sync, sync_dir=sync_dir, step=step
-        )
-
-    async def read_file(self, path: str, max_bytes: int) -> bytes:
-        return await read_file_in_steps(self, path, max_bytes)

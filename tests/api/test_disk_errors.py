@@ -20,11 +20,10 @@ from trio.testing import MockClock
 from hamster.http.testing import ReceivedResponse
 from hamster.storage.fs import (
     DiskSpace,
+    InSteps,
     ReadableFile,
     RealFileSystem,
     WritableFile,
-    read_file_in_steps,
-    write_file_in_steps,
 )
 from hamster.storage.space import MinFree
 from tests.api.harness import Harness, error_fields, running_node
@@ -76,7 +75,7 @@ class FaultyRead:
         await self.inner.close()
 
 
-class FaultyFS:
+class FaultyFS(InSteps):
     """The real filesystem, with a disk that can be made to fill up
     (`room_bytes`: what blob writes may still add; `free_bytes`: what
     `disk_space` reports), fail (`eio_write`, `eio_read` paths) or run out
@@ -119,24 +118,6 @@ class FaultyFS:
 
     async def exists(self, path: str) -> bool:
         return await self.inner.exists(path)
-
-    async def write_file(
-        self,
-        path: str,
-        data: bytes | bytearray | memoryview,
-        *,
-        rename_to: str,
-        sync: bool = True,
-        sync_dir: bool = True,
-        step: list[str] | None = None,
-    ) -> None:
-        # Step by step through this wrapper, so each step is seen (and faulted).
-        await write_file_in_steps(
-            self, path, data, rename_to=rename_to, sync=sync, sync_dir=sync_dir, step=step
-        )
-
-    async def read_file(self, path: str, max_bytes: int) -> bytes:
-        return await read_file_in_steps(self, path, max_bytes)
 
     async def disk_space(self) -> DiskSpace | None:
         if self.emfile_statvfs:

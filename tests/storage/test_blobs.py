@@ -14,7 +14,7 @@ from hamster import integrity
 from hamster.storage.blobs import BLOBS_DIR, TMP_DIR, BlobStore, blob_path
 from hamster.storage.blobs import tmp_path as tmp_path_of
 from hamster.storage.errors import DiskFault
-from hamster.storage.fs import RealFile, RealFileSystem, write_file_in_steps
+from hamster.storage.fs import InSteps, RealFile, RealFileSystem
 from tests.patterns import assert_pattern, pattern
 
 from .bodies import BytesBody, FailingBody
@@ -85,7 +85,7 @@ async def test_write_keeps_bytes_and_digests_whatever_the_read_sizes(
     assert fs.write_sizes == [CHUNK_BYTES] * full + ([rest] if rest else [])
 
 
-class FaultyFs(RealFileSystem):
+class FaultyFs(InSteps, RealFileSystem):
     """A real filesystem whose sync_dir of a blob's directory, rename (after
     moving the file) or remove can be made to fail."""
 
@@ -120,21 +120,6 @@ class FaultyFs(RealFileSystem):
         if self.fail_remove:
             raise PermissionError(errno.EACCES, "simulated remove failure", path)
         await super().remove(path, missing_ok=missing_ok)
-
-    async def write_file(
-        self,
-        path: str,
-        data: bytes | bytearray | memoryview,
-        *,
-        rename_to: str,
-        sync: bool = True,
-        sync_dir: bool = True,
-        step: list[str] | None = None,
-    ) -> None:
-        # Step by step through the faulty operations above.
-        await write_file_in_steps(
-            self, path, data, rename_to=rename_to, sync=sync, sync_dir=sync_dir, step=step
-        )
 
 
 async def faulty_store(

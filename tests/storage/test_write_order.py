@@ -13,11 +13,10 @@ from hamster.storage.blobs import BLOBS_DIR, TMP_DIR, blob_dir, blob_path, tmp_p
 from hamster.storage.fs import (
     DiskSpace,
     FileSystem,
+    InSteps,
     ReadableFile,
     RealFileSystem,
     WritableFile,
-    read_file_in_steps,
-    write_file_in_steps,
 )
 from hamster.storage.meta import LevelDBMetaStore, MetaStore
 from sim.fs import SimDisk
@@ -44,7 +43,7 @@ class RecordingFile:
         await self.inner.close()
 
 
-class RecordingFS:
+class RecordingFS(InSteps):
     def __init__(self, inner: FileSystem, log: list[str]) -> None:
         self.inner, self.log = inner, log
 
@@ -79,24 +78,6 @@ class RecordingFS:
 
     async def disk_space(self) -> DiskSpace | None:
         return await self.inner.disk_space()
-
-    async def write_file(
-        self,
-        path: str,
-        data: bytes | bytearray | memoryview,
-        *,
-        rename_to: str,
-        sync: bool = True,
-        sync_dir: bool = True,
-        step: list[str] | None = None,
-    ) -> None:
-        # Step by step through this wrapper, so each step is seen (and faulted).
-        await write_file_in_steps(
-            self, path, data, rename_to=rename_to, sync=sync, sync_dir=sync_dir, step=step
-        )
-
-    async def read_file(self, path: str, max_bytes: int) -> bytes:
-        return await read_file_in_steps(self, path, max_bytes)
 
 
 class MetaWrapper:
