@@ -47,8 +47,9 @@ BREAKS: tuple[str, ...] = (
     # Core.transaction writes the metadata batch with sync=False: the client
     # is answered before the record is durable.
     "ack-before-sync",
-    # No fsync of blobs/xx after a blob is renamed into it (nor of blobs/
-    # after blobs/xx is created).
+    # No fsync of tmp/ after a blob is written there, nor of blobs/xx after
+    # a committed blob is linked into it (nor of blobs/ after blobs/xx is
+    # created).
     "skip-dir-fsync",
     # Core.transaction removes the blobs a batch unreferences (an overwritten
     # or deleted object's) before writing the batch instead of after.
@@ -60,6 +61,15 @@ BREAKS: tuple[str, ...] = (
     # write it waited for returns, although that write was an earlier
     # group's and its own batch is not yet written.
     "ack-on-earlier-write",
+    # Recovery removes every temp file, as before markers: also a committed
+    # blob still in tmp/ whose placing marker says a record points to it.
+    "recovery-drops-placed",
+    # BlobStore.settle removes a placed blob's tmp/ name (and its placing
+    # marker goes) before the new name in blobs/xx is synced.
+    "unlink-tmp-before-sync",
+    # Core.transaction writes no removal marker for the blobs a batch
+    # unreferences: a crash before their removal is durable leaves orphans.
+    "unrecorded-removal",
 )
 
 

@@ -26,9 +26,9 @@ hamster/storage/fs.py, resolved adversarially):
   still see them, but a crash always zero-fills them, even if a later fsync
   succeeded (the size made it, the bytes never did).
 - Names: every change of a directory (a create by `open_write` or
-  `makedirs`, `remove`, and each side of a `rename`) is appended to that
-  directory's list of unsynced operations; `sync_dir` makes the directory's
-  current entries durable. At a crash each directory keeps an rng-chosen
+  `makedirs`, a `link`'s new name, `remove`, and each side of a `rename`)
+  is appended to that directory's list of unsynced operations; `sync_dir`
+  makes the directory's current entries durable. At a crash each directory keeps an rng-chosen
   prefix of its unsynced operations on top of its durable entries. A rename
   within one directory is one operation (the old name or the new one
   survives, never neither); a rename across directories is an unlink in the
@@ -181,7 +181,7 @@ class SimDisk:
     (operation name, path) before every operation of the live mount, before
     its checkpoint; it may raise, or call `crash()` (the operation then
     raises SimCrash). Operation names: open_write, write, sync, close,
-    open_read, read_at, size, rename (path "src -> dst"), remove, sync_dir,
+    open_read, read_at, size, rename and link (path "src -> dst"), remove, sync_dir,
     makedirs, listdir, exists. File operations pass the path the file was
     opened under.
     """
@@ -590,6 +590,27 @@ class SimFileSystem(InSteps, _View):
                 dst_dir.pending.append(_Link(dst_name, ino))
 
         await self._run("rename", f"{src} -> {dst}", effect)
+
+    async def link(self, src: str, dst: str) -> None:
+        check_path(src)
+        check_path(dst)
+        disk = self._disk
+
+        def effect() -> None:
+            src_parts, src_name = _split(src)
+            dst_parts, dst_name = _split(dst)
+            ino = disk._dir_of(src_parts, src).entries.get(src_name)
+            if ino is None:
+                raise _error(errno.ENOENT, src)
+            if isinstance(disk._inodes[ino], _Dir):
+                raise _error(errno.EPERM, src)  # POSIX: no hard link to a directory
+            dst_dir = disk._dir_of(dst_parts, dst)
+            if dst_name in dst_dir.entries:
+                raise _error(errno.EEXIST, dst)
+            dst_dir.entries[dst_name] = ino
+            dst_dir.pending.append(_Link(dst_name, ino))
+
+        await self._run("link", f"{src} -> {dst}", effect)
 
     async def remove(self, path: str, *, missing_ok: bool = False) -> None:
         check_path(path)

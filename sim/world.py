@@ -17,8 +17,10 @@ The run of a seed:
    a server error (liveness), and the checks run a last time.
 
 The checks (after every recovery and at the end):
-- recovery found no record whose blob is missing, and left no temp file and
-  no blob file that no record points to;
+- recovery found no record whose blob is missing, and left no temp file, no
+  marker and no blob file that no record points to (at the end, before the
+  last restart: every temp file has a placing marker, every unreferenced
+  blob a removal marker);
 - every key GETs as one of the states the model allows (same bytes, same
   ETag), and the key then has that state;
 - ListObjectsV2 and ListObjects (paginated) and ListObjectVersions list
@@ -49,6 +51,7 @@ from hamster.http.connection import ServerLimits
 from hamster.node import Node, open_node
 from hamster.runtime import InlineOffload, Runtime
 from hamster.storage.blobs import BLOBS_DIR, TMP_DIR
+from hamster.storage.records import PLACING_PREFIX, REMOVING_PREFIX, marker_blob_id
 from hamster.storage.recovery import referenced_blob_ids
 from sim.client import Credentials, Lost, S3Client, encode_key
 from sim.errors import SimCrash
@@ -509,19 +512,32 @@ class World:
                 self.crash_at = self.op_count + max(1, remaining)
 
     async def _check_disk(self, node: Node, when: str, *, leftovers: bool) -> None:
+        """After a recovery: no temp file, no marker, blobs/ holds exactly the
+        blobs the records point to. At the end (no recovery since the
+        workload), the markers account for the rest: a temp file is a
+        committed blob (placing marker), a blob no record points to is owed a
+        removal (removal marker), and a record's blob is in blobs/ or, with a
+        placing marker, in tmp/."""
         report = node.store.recovery
         if report.missing:
             raise Failure(f"{when}: records point to missing blobs: {report.missing[:3]}")
+        meta = node.store.meta
+        placing = {marker_blob_id(k) async for k, _ in meta.scan(PLACING_PREFIX)}
+        removing = {marker_blob_id(k) async for k, _ in meta.scan(REMOVING_PREFIX)}
+        recovered = when != "at the end"
+        if recovered and (placing or removing):
+            raise Failure(f"{when}: recovery left markers {sorted(placing | removing)[:3]}")
         files = sorted(self.disk.files())
-        tmp = [p for p in files if p.startswith(TMP_DIR + "/")]
-        if tmp and not leftovers:
-            raise Failure(f"{when}: recovery left temp files {tmp[:3]}")
-        refs = await referenced_blob_ids(node.store.meta)
+        tmp = {p.rsplit("/", 1)[-1] for p in files if p.startswith(TMP_DIR + "/")}
+        unowned = sorted(tmp - placing)
+        if unowned and not leftovers:
+            raise Failure(f"{when}: temp files no placing marker owns {unowned[:3]}")
+        refs = await referenced_blob_ids(meta)
         blobs = {p.rsplit("/", 1)[-1] for p in files if p.startswith(BLOBS_DIR + "/")}
-        orphans = sorted(blobs - refs)
+        orphans = sorted(blobs - refs - removing)
         if orphans and not leftovers:
             raise Failure(f"{when}: blob files no record points to: {orphans[:3]}")
-        missing = sorted(refs - blobs)
+        missing = sorted(refs - blobs - (tmp & placing))
         if missing:
             raise Failure(f"{when}: records point to blobs not on disk: {missing[:3]}")
 

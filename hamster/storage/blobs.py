@@ -1,18 +1,30 @@
 """Blob files: object bytes on disk, named by internal id, never by key.
 
 Layout under the data directory:
-  tmp/<id>              a blob being written (deleted by recovery)
-  blobs/<id[:2]>/<id>   a finished, synced blob
+  tmp/<id>              a blob being written, or committed and not yet placed
+  blobs/<id[:2]>/<id>   a placed blob
 
-`BlobStore.write` streams a body through a bounded buffer into tmp/,
-hashing it on the way (MD5 and the additional checksum, in one
-`Runtime.hash` call per chunk: one worker-thread hop for a big chunk),
-checks the digests the client sent, then fsyncs, renames it into blobs/
-and fsyncs the directory: when it returns the blob is durable under its
-final name (but nothing points to it yet; the caller commits a record, or
-removes it). A body that ends within its first chunk is read whole first,
-hashed and checked, and then written by one `FileSystem.write_file` call,
-the same steps in the same order in one thread hop.
+A blob's life (recovery.py has the whole design and what a crash leaves):
+1. `BlobStore.write` streams a body through a bounded buffer into tmp/<id>,
+   hashing it on the way (MD5 and the additional checksum, in one
+   `Runtime.hash` call per chunk: one worker-thread hop for a big chunk),
+   checks the digests the client sent, then fsyncs the file and tmp/: when
+   it returns the blob is durable in tmp/, and nothing points to it yet. A
+   body that ends within its first chunk is read whole first, hashed and
+   checked, and then written by one `FileSystem.write_file` call, the same
+   steps in the same order in one thread hop. A blob no batch commits is
+   removed from tmp/ (`abandon`).
+2. The batch that first points a record at it also writes its placing
+   marker (core.py); once that batch is durable the blob is `committed`:
+   pinned, and queued for placement.
+3. `settle` (run by the transaction after its removals) links each queued
+   blob into blobs/<xx>/, fsyncs those directories once each, then removes
+   the tmp/ names: the placing markers can go (core.py deletes them in the
+   next batch). Readers find a blob under either name (`open_read`,
+   `read_file`: the tmp/ name first while it may be there).
+4. `remove`, once the batch that drops the last reference (with the blob's
+   removal marker) is durable and the last pin is gone, unlinks the blob's
+   names; `settle` fsyncs the directory, and then its markers can go.
 """
 
 from __future__ import annotations
@@ -22,17 +34,18 @@ import contextlib
 import hashlib
 import logging
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import trio
 
 from hamster import integrity
 from hamster.runtime import Runtime
 from hamster.s3.errors import S3Error
+from hamster.storage import records
 from hamster.storage.errors import StorageFull, classify
-from hamster.storage.fs import FileSystem, WritableFile
+from hamster.storage.fs import FileSystem, ReadableFile, WritableFile
 from hamster.storage.space import MinFree, SpaceGuard
 
 log = logging.getLogger("hamster.storage")
@@ -44,6 +57,8 @@ CHUNK_BYTES = 1 << 20
 PIPELINE_CHUNKS = 1
 
 BLOB_ID_RE = re.compile(r"[0-9a-f]{32}\Z")
+
+_T = TypeVar("_T")
 
 # The update methods of the hashers one write feeds.
 _Updates = tuple[Callable[[bytes | bytearray], None], ...]
@@ -150,6 +165,13 @@ class BlobStore:
         # Readers' pins (blob id -> count) and the removals waiting for them.
         self._pins: collections.Counter[str] = collections.Counter()
         self._removal_waiting: set[str] = set()
+        # Committed blobs whose tmp/ name may still be there (placement queued,
+        # running, or failed: recovery finishes it), and those queued.
+        self._in_tmp: set[str] = set()
+        self._to_place: list[str] = []
+        # Blobs unlinked, their directory not yet synced (`settle`).
+        self._removed: list[str] = []
+        self._settling = trio.Lock()
 
     async def write(
         self,
@@ -163,7 +185,7 @@ class BlobStore:
         expected_checksum: Callable[[], bytes | None] | None = None,
         extra_checksum_algorithm: str | None = None,
     ) -> WrittenBlob:
-        """Stream `body` into blobs/ as `blob_id`; see the module docstring.
+        """Stream `body` into tmp/ as `blob_id`, durably; see the module docstring.
 
         Args:
           checksum_algorithm: an algorithm of `checksums` to compute while
@@ -227,8 +249,8 @@ class BlobStore:
 
         The first chunk is read before the file is created: a body that ends
         within it (most objects) is hashed, checked and then written in ONE
-        `FileSystem.write_file` call (create, write, fsync, close, rename,
-        directory fsync: one thread hop instead of six). A longer body streams
+        `FileSystem.write_file` call (create, write, fsync, close, directory
+        fsync: one thread hop instead of five). A longer body streams
         through the two-stage pipeline, that first chunk first."""
         md5 = hashlib.md5()
         hasher = (
@@ -242,14 +264,8 @@ class BlobStore:
         hashers = _Hashers(tuple(h.update for h in (md5, hasher, extra) if h is not None))
         sizes = _Sizes(content_length, max_size_bytes)
         first, ended = await self._read_chunk(body, sizes)
-        # The step-by-step path below also takes the first blob of a blob
-        # directory not yet known (created and synced between the blob's
-        # fsync and its rename) and the planted ignore-fsync-error bug.
-        if (
-            ended
-            and blob_dir(blob_id) in self._known_dirs
-            and not self.runtime.broken("ignore-fsync-error")
-        ):
+        # The step-by-step path below also takes the planted ignore-fsync-error bug.
+        if ended and not self.runtime.broken("ignore-fsync-error"):
             await self.runtime.hash(hashers.update, first)
             return await self._write_small(
                 blob_id,
@@ -264,10 +280,8 @@ class BlobStore:
                 expected_checksum=expected_checksum,
             )
         tmp = tmp_path(blob_id)
-        final = blob_path(blob_id)
         f = await self.fs.open_write(tmp)
         step[0] = "write"
-        renamed = False
         try:
             buf = bytearray()
             # Two stages, one chunk apart: while one chunk is hashed and
@@ -322,15 +336,10 @@ class BlobStore:
             step[0] = "sync"
             await self._sync_blob(blob_id, f)
             await f.close()
-            step[:] = ["directory create", blob_dir(blob_id)]
-            await self._ensure_dir(blob_dir(blob_id))
-            step[:] = ["rename", final]
-            await self.fs.rename(tmp, final)
-            renamed = True
-            step[:] = ["directory sync", blob_dir(blob_id)]
+            step[:] = ["directory sync", TMP_DIR]
             # Planted bug for the simulator (hamster.runtime.BREAKS): skip-dir-fsync.
             if not self.runtime.broken("skip-dir-fsync"):
-                await self.fs.sync_dir(blob_dir(blob_id))
+                await self.fs.sync_dir(TMP_DIR)
             return WrittenBlob(
                 blob_id=blob_id,
                 size=sizes.size,
@@ -342,7 +351,7 @@ class BlobStore:
             with trio.CancelScope(shield=True):
                 try:
                     await f.close()
-                    await self.fs.remove(final if renamed else tmp, missing_ok=True)
+                    await self.fs.remove(tmp, missing_ok=True)
                 except OSError:
                     # Recovery removes it at the next start; keep the first error.
                     log.exception("could not clean up blob %s after a failed write", blob_id)
@@ -409,23 +418,21 @@ class BlobStore:
             checksum_algorithm=checksum_algorithm,
             expected_checksum=expected_checksum,
         )
-        tmp, final = tmp_path(blob_id), blob_path(blob_id)
+        tmp = tmp_path(blob_id)
         try:
             # Planted bugs for the simulator (hamster.runtime.BREAKS):
             # skip-blob-fsync, skip-dir-fsync.
             await self.fs.write_file(
                 tmp,
                 data,
-                rename_to=final,
                 sync=not self.runtime.broken("skip-blob-fsync"),
                 sync_dir=not self.runtime.broken("skip-dir-fsync"),
                 step=step,
             )
         except BaseException:
-            renamed = step[0] == "directory sync"
             with trio.CancelScope(shield=True):
                 try:
-                    await self.fs.remove(final if renamed else tmp, missing_ok=True)
+                    await self.fs.remove(tmp, missing_ok=True)
                 except OSError:
                     # Recovery removes it at the next start; keep the first error.
                     log.exception("could not clean up blob %s after a failed write", blob_id)
@@ -487,17 +494,137 @@ class BlobStore:
         with trio.CancelScope(shield=True):
             for blob_id in due:
                 try:
-                    await self.fs.remove(blob_path(blob_id), missing_ok=True)
+                    await self._unlink(blob_id)
                 except OSError:
                     log.exception("could not remove unreferenced blob %s; recovery will", blob_id)
 
     async def remove(self, blob_id: str) -> None:
-        """Remove a blob no record points to any more (missing is fine); a
-        pinned blob goes when its last reader unpins it.
+        """Remove a blob no record points to any more, once the batch with its
+        removal marker is durable (missing is fine); a pinned blob goes when
+        its last reader unpins it (or its placement is done).
 
-        Not synced: if a crash brings it back, recovery removes it again.
+        Not synced here: `settle` syncs the directory before its markers go;
+        if a crash brings it back first, recovery removes it again.
         """
         if self._pins[blob_id] > 0:
             self._removal_waiting.add(blob_id)
             return
+        await self._unlink(blob_id)
+
+    async def _unlink(self, blob_id: str) -> None:
         await self.fs.remove(blob_path(blob_id), missing_ok=True)
+        if blob_id in self._in_tmp:
+            await self.fs.remove(tmp_path(blob_id), missing_ok=True)
+            self._in_tmp.discard(blob_id)
+        self._removed.append(blob_id)
+
+    async def abandon(self, blob_id: str) -> None:
+        """Remove a blob `write` made that no batch committed (in tmp/ only)."""
+        await self.fs.remove(tmp_path(blob_id), missing_ok=True)
+
+    # --- committed blobs: reading under either name, placing -----------------
+
+    async def _at_either(self, blob_id: str, op: Callable[[str], Awaitable[_T]]) -> _T:
+        """`op` on the blob's tmp/ name or its blobs/ name, wherever it is.
+
+        A placement links the blobs/ name before it removes the tmp/ one, so
+        a miss under one name and then the other means the blob moved in
+        between (the first is tried again) or is gone (FileNotFoundError)."""
+        names = [blob_path(blob_id), tmp_path(blob_id)]
+        if blob_id in self._in_tmp:
+            names.reverse()
+        names.append(names[0])
+        for path in names[:-1]:
+            try:
+                return await op(path)
+            except FileNotFoundError:
+                pass
+        return await op(names[-1])
+
+    async def open_read(self, blob_id: str) -> ReadableFile:
+        """Open a committed blob, placed or not (FileNotFoundError: it is gone)."""
+        return await self._at_either(blob_id, self.fs.open_read)
+
+    async def read_file(self, blob_id: str, max_bytes: int) -> bytes:
+        """`FileSystem.read_file` of a committed blob, placed or not."""
+        return await self._at_either(blob_id, lambda path: self.fs.read_file(path, max_bytes))
+
+    def committed(self, blob_ids: Iterable[str]) -> None:
+        """The batch with these new blobs' placing markers is durable: queue
+        them for placement, pinned (a removal waits until they are placed)."""
+        for blob_id in blob_ids:
+            self._pins[blob_id] += 1
+            self._in_tmp.add(blob_id)
+            self._to_place.append(blob_id)
+
+    @property
+    def settle_due(self) -> bool:
+        """Whether `settle` has anything to do."""
+        return bool(self._to_place or self._removed)
+
+    async def settle(self) -> list[bytes]:
+        """Place the queued blobs and make the removals durable; the markers
+        that may now go (the caller deletes them, unsynced or in its next
+        batch).
+
+        For each queued blob: its blobs/<xx>/ name linked (the directory made
+        if new); each directory touched fsynced once; then its tmp/ name
+        removed (not synced: a tmp/ name without a marker is removed by
+        recovery). A failure is logged and leaves that blob's marker for
+        recovery to finish (the blob is still read from tmp/). Shielded."""
+        done: list[bytes] = []
+        with trio.CancelScope(shield=True):
+            async with self._settling:
+                done = await self._settle()
+        return done
+
+    async def _settle(self) -> list[bytes]:
+        place, self._to_place = self._to_place, []
+        removed, self._removed = self._removed, []
+        done: list[bytes] = []
+        linked: list[str] = []
+        for blob_id in place:
+            try:
+                await self._ensure_dir(blob_dir(blob_id))
+                with contextlib.suppress(FileExistsError):
+                    await self.fs.link(tmp_path(blob_id), blob_path(blob_id))
+                linked.append(blob_id)
+            except OSError:
+                log.exception("could not place blob %s; it stays in tmp/ for recovery", blob_id)
+        # Planted bug for the simulator (hamster.runtime.BREAKS): the tmp/
+        # names go before the new names are durable.
+        early = self.runtime.broken("unlink-tmp-before-sync")
+        if early:
+            done.extend(await self._drop_tmp_names(linked))
+            linked = []
+        synced: set[str] = set()
+        for directory in sorted({blob_dir(b) for b in (*linked, *removed)}):
+            try:
+                # Planted bug for the simulator (hamster.runtime.BREAKS): skip-dir-fsync.
+                if not self.runtime.broken("skip-dir-fsync"):
+                    await self.fs.sync_dir(directory)
+                synced.add(directory)
+            except FileNotFoundError:
+                synced.add(directory)  # no such directory: nothing in it to make durable
+            except OSError:
+                log.exception("could not sync %s; recovery finishes its blobs", directory)
+        done.extend(await self._drop_tmp_names([b for b in linked if blob_dir(b) in synced]))
+        for blob_id in removed:
+            if blob_dir(blob_id) in synced:
+                # A blob removed before its placement also had a placing marker.
+                done += [records.removing_key(blob_id), records.placing_key(blob_id)]
+        await self.unpin(place)
+        return done
+
+    async def _drop_tmp_names(self, blob_ids: list[str]) -> list[bytes]:
+        """Remove the tmp/ names of placed blobs; their placing markers."""
+        done: list[bytes] = []
+        for blob_id in blob_ids:
+            try:
+                await self.fs.remove(tmp_path(blob_id), missing_ok=True)
+            except OSError:
+                log.exception("could not remove tmp/%s; recovery will", blob_id)
+                continue
+            self._in_tmp.discard(blob_id)
+            done.append(records.placing_key(blob_id))
+        return done

@@ -2,19 +2,24 @@
 the one way metadata is committed.
 
 The commit rule (every write path, in this order):
-1. the new blobs are durable (written, synced, renamed, directory synced:
+1. the new blobs are durable in tmp/ (written, synced, tmp/ synced:
    blobs.py) before any record points to them;
 2. under the commit lock, the checks are made again (bucket, preconditions,
-   upload still there) and the whole change is ONE batch (`Core.transaction`);
-   the batch joins the open commit group and the lock is released; the
-   group's batches are written as ONE metadata write with sync=True (group
-   commit, below), and the transaction returns only once the write holding
-   its batch has returned: acknowledged means durable. From the moment it
-   joins a group it is shielded from cancellation, and a record that may
-   have reached disk is never followed by cleanup of the blobs it points to;
-3. only then, outside the lock, the blobs the batch unreferenced (the old
-   object, replaced parts, unused parts) are removed; a failure there only
-   leaves an orphan that recovery removes.
+   upload still there) and the whole change is ONE batch (`Core.transaction`),
+   with a placing marker for each new blob and a removal marker for each
+   blob it unreferences (records.py; recovery.py has why); the batch joins
+   the open commit group and the lock is released; the group's batches are
+   written as ONE metadata write with sync=True (group commit, below), and
+   the transaction returns only once the write holding its batch has
+   returned: acknowledged means durable. From the moment it joins a group it
+   is shielded from cancellation, and a record that may have reached disk is
+   never followed by cleanup of the blobs it points to;
+3. only then, outside the lock, the new blobs are placed into blobs/ and the
+   blobs the batch unreferenced (the old object, replaced parts, unused
+   parts) are removed, and the directories synced (`BlobStore.settle`: one
+   call does what every transaction that got there meanwhile queued); the
+   markers it is done with are deleted in the next group's batch (or at
+   `close`). A crash anywhere leaves markers that recovery finishes.
 A failure before the batch joins a group removes the new blobs (`new_blobs`):
 an unacknowledged write leaves nothing.
 
@@ -145,6 +150,8 @@ class Core:
         self.failed: BaseException | None = None
         # Called once, with that failure (the node stops the server).
         self.on_failure: Callable[[BaseException], None] | None = None
+        # Markers `BlobStore.settle` is done with: deleted by the next group.
+        self._settled: list[bytes] = []
 
     # --- reading -------------------------------------------------------------
 
@@ -261,10 +268,13 @@ class Core:
         removed. A failed group write raises its error in every member.
 
         Args:
-          new_blobs: durable blobs the batch will point to; removed if the
+          new_blobs: blobs `BlobStore.write` made durable in tmp/, which the
+            batch will point to: the batch gets their placing markers and,
+            once durable, they are queued for placement; removed if the
             transaction fails before its batch joins a group (including
             while waiting for the lock), never once it has.
         """
+        new_blobs = list(new_blobs)
         batch = Batch()
         group: _Group | None = None
         # Planted bugs for the simulator (hamster.runtime.BREAKS): the old
@@ -287,18 +297,27 @@ class Core:
                 if discard_first:
                     await self.discard_blobs(batch.discard)
                 if not batch.empty:
+                    for blob_id in new_blobs:
+                        batch.put(records.placing_key(blob_id), records.MARKER_VALUE)
+                    # Planted bug for the simulator (hamster.runtime.BREAKS):
+                    # unrecorded-removal.
+                    if not self.runtime.broken("unrecorded-removal"):
+                        for blob_id in batch.discard:
+                            batch.put(records.removing_key(blob_id), records.MARKER_VALUE)
                     if self._open is None:
                         self._open = _Group()
                     group = self._open
                     group.add(batch)
         except BaseException:
             if group is None:
-                await self.discard_blobs(new_blobs)
+                await self.abandon_blobs(new_blobs)
             raise
         if group is not None:
             await self._durable(group, sync=sync)
+            self.blobs.committed(new_blobs)
         if not discard_first:
             await self.discard_blobs(batch.discard)
+        await self._settle_blobs()
 
     async def _durable(self, group: _Group, *, sync: bool) -> None:
         """Return once `group`'s write has returned (raise its error): wait
@@ -328,6 +347,9 @@ class Core:
                     "ServiceUnavailable",
                     "A metadata write failed; this server refuses writes until it restarts.",
                 )
+            settled, self._settled = self._settled, []
+            for key in settled:
+                group.changes.setdefault(key, None)
             puts = [(key, value) for key, value in group.changes.items() if value is not None]
             deletes = [key for key, value in group.changes.items() if value is None]
             try:
@@ -343,6 +365,24 @@ class Core:
             self._writing = None
             group.done.set()
 
+    async def _settle_blobs(self) -> None:
+        """`BlobStore.settle` if it has work; the markers it is done with go
+        in the next group's batch."""
+        if self.blobs.settle_due:
+            self._settled.extend(await self.blobs.settle())
+
+    async def close(self) -> None:
+        """Settle what is pending and delete its markers (not after a failed
+        metadata write: recovery finishes it), then close the metadata store."""
+        try:
+            if self.failed is None:
+                await self._settle_blobs()
+                settled, self._settled = self._settled, []
+                if settled:
+                    await self.meta.write([], settled, sync=True)
+        finally:
+            await self.meta.close()
+
     def _fail(self, exc: BaseException) -> None:
         if self.failed is not None:
             return
@@ -355,6 +395,16 @@ class Core:
         if self.on_failure is not None:
             self.on_failure(exc)
 
+    async def abandon_blobs(self, blob_ids: Iterable[str]) -> None:
+        """Remove new blobs no batch committed (in tmp/; shielded, a failure
+        logged: recovery removes every tmp/ file without a marker)."""
+        with trio.CancelScope(shield=True):
+            for blob_id in blob_ids:
+                try:
+                    await self.blobs.abandon(blob_id)
+                except OSError:
+                    log.exception("could not remove uncommitted blob %s; recovery will", blob_id)
+
     async def discard_blobs(self, blob_ids: Iterable[str]) -> None:
         """Remove blobs no record points to (shielded: see `discard_blob`)."""
         with trio.CancelScope(shield=True):
@@ -362,8 +412,9 @@ class Core:
                 await self.discard_blob(blob_id)
 
     async def discard_blob(self, blob_id: str) -> None:
-        """Remove a blob no record points to; a failure only leaves an orphan
-        for recovery, so it is logged, not raised (the operation succeeded)."""
+        """Remove a blob no record points to; a failure only leaves its
+        removal marker for recovery, so it is logged, not raised (the
+        operation succeeded)."""
         with trio.CancelScope(shield=True):
             try:
                 await self.blobs.remove(blob_id)

@@ -102,6 +102,12 @@ class FileSystem(Protocol):
         """Atomically move `src` to `dst`, replacing `dst` if it exists."""
         ...
 
+    async def link(self, src: str, dst: str) -> None:
+        """A second name `dst` for the file `src` (a hard link; FileExistsError
+        if `dst` exists). Like a create, the new name is durable only once
+        `sync_dir` of its parent returns; `src` keeps its name."""
+        ...
+
     async def remove(self, path: str, *, missing_ok: bool = False) -> None:
         """Remove a file."""
         ...
@@ -132,22 +138,23 @@ class FileSystem(Protocol):
         path: str,
         data: bytes | bytearray | memoryview,
         *,
-        rename_to: str,
+        rename_to: str | None = None,
         sync: bool = True,
         sync_dir: bool = True,
         step: list[str] | None = None,
     ) -> None:
-        """A whole file written and moved into place in one call (one hop):
+        """A whole file written (and moved into place) in one call (one hop):
         `open_write(path)`, `write(data)`, `sync()` if `sync`, `close()`,
-        `rename(path, rename_to)`, `sync_dir` of `rename_to`'s parent if
-        `sync_dir`, with each step's durability and errors (a crash may cut
-        it after any step; `write_file_in_steps` is the reference).
+        `rename(path, rename_to)` if `rename_to` is given, `sync_dir` of the
+        final name's parent (`rename_to`'s, else `path`'s) if `sync_dir`, with
+        each step's durability and errors (a crash may cut it after any step;
+        `write_file_in_steps` is the reference).
 
         `step`, if given, is set to [what, path] of the step running, where
         what is "create", "write", "sync", "close", "rename" or "directory
         sync"; when it raises, that is the step that failed. Nothing is
-        cleaned up: after a failure before "rename" the file is at `path`
-        (closed), after it at `rename_to`."""
+        cleaned up: after a failure before "rename" (or without one) the file
+        is at `path` (closed), after it at `rename_to`."""
         ...
 
     async def read_file(self, path: str, max_bytes: int) -> bytes:
@@ -166,7 +173,7 @@ async def write_file_in_steps(
     path: str,
     data: bytes | bytearray | memoryview,
     *,
-    rename_to: str,
+    rename_to: str | None = None,
     sync: bool = True,
     sync_dir: bool = True,
     step: list[str] | None = None,
@@ -189,11 +196,14 @@ async def write_file_in_steps(
         raise
     at[0] = "close"
     await f.close()
-    at[:] = ["rename", rename_to]
-    await fs.rename(path, rename_to)
+    final = path
+    if rename_to is not None:
+        at[:] = ["rename", rename_to]
+        await fs.rename(path, rename_to)
+        final = rename_to
     if sync_dir:
-        at[:] = ["directory sync", parent_dir(rename_to)]
-        await fs.sync_dir(parent_dir(rename_to))
+        at[:] = ["directory sync", parent_dir(final)]
+        await fs.sync_dir(parent_dir(final))
 
 
 async def read_file_in_steps(fs: FileSystem, path: str, max_bytes: int) -> bytes:
@@ -217,7 +227,7 @@ class InSteps:
         path: str,
         data: bytes | bytearray | memoryview,
         *,
-        rename_to: str,
+        rename_to: str | None = None,
         sync: bool = True,
         sync_dir: bool = True,
         step: list[str] | None = None,
@@ -335,13 +345,14 @@ class RealFileSystem:
         path: str,
         data: bytes | bytearray | memoryview,
         *,
-        rename_to: str,
+        rename_to: str | None = None,
         sync: bool = True,
         sync_dir: bool = True,
         step: list[str] | None = None,
     ) -> None:
-        src, dst = self._abs(path), self._abs(rename_to)
-        parent = parent_dir(rename_to)
+        src = self._abs(path)
+        dst = None if rename_to is None else self._abs(rename_to)
+        parent = parent_dir(path if rename_to is None else rename_to)
         parent_abs = self._abs(parent, allow_root=True)
         at = step if step is not None else ["", ""]
 
@@ -359,8 +370,10 @@ class RealFileSystem:
                 raise
             at[0] = "close"
             os.close(fd)
-            at[:] = ["rename", rename_to]
-            os.replace(src, dst)
+            if rename_to is not None:
+                assert dst is not None
+                at[:] = ["rename", rename_to]
+                os.replace(src, dst)
             if sync_dir:
                 at[:] = ["directory sync", parent]
                 _fsync_dir(parent_abs)
@@ -382,6 +395,9 @@ class RealFileSystem:
 
     async def rename(self, src: str, dst: str) -> None:
         await self._offload.run_sync(os.replace, self._abs(src), self._abs(dst))
+
+    async def link(self, src: str, dst: str) -> None:
+        await self._offload.run_sync(os.link, self._abs(src), self._abs(dst))
 
     async def remove(self, path: str, *, missing_ok: bool = False) -> None:
         target = self._abs(path)

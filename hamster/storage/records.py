@@ -7,6 +7,8 @@ Key layout of the metadata store (all prefixes one byte + "/"):
   b"u/" + bucket + b"\\x00" + key(UTF-8) + b"\\x00" + upload_id
                                          UploadRecord (an upload in progress)
   b"p/" + upload_id + b"/" + NNNNN        PartRecord (part NNNNN, 5 digits)
+  b"n/" + blob_id                        BlobMarker: committed, maybe still in tmp/
+  b"r/" + blob_id                        BlobMarker: unreferenced, to be removed
 Bucket names never contain NUL, so the objects of one bucket form one
 contiguous range, ordered by the UTF-8 bytes of the key (S3's list order);
 so do its uploads, by key and then upload id (the fixed-length upload id is
@@ -26,12 +28,18 @@ from hamster.storage.pb import records_pb2 as pb
 log = logging.getLogger("hamster.storage")
 
 FORMAT_VERSION = 1
+# StoreInfo's format_version: the data directory's layout (records.proto).
+STORE_FORMAT_VERSION = 2
+# The layout before markers (recovery scanned every record).
+STORE_FORMAT_SCANNED = 1
 
 STORE_INFO_KEY = b"s/info"
 BUCKET_PREFIX = b"b/"
 OBJECT_PREFIX = b"o/"
 UPLOAD_PREFIX = b"u/"
 PART_PREFIX = b"p/"
+PLACING_PREFIX = b"n/"
+REMOVING_PREFIX = b"r/"
 UPLOAD_ID_CHARS = 32
 
 
@@ -378,13 +386,43 @@ def record_blob_ids(meta_key: bytes, value: bytes) -> list[str]:
     return []
 
 
-def encode_store_info(created_ns: int) -> bytes:
-    return pb.StoreInfo(format_version=FORMAT_VERSION, created_ns=created_ns).SerializeToString(
+def encode_store_info(created_ns: int, *, version: int = STORE_FORMAT_VERSION) -> bytes:
+    return pb.StoreInfo(format_version=version, created_ns=created_ns).SerializeToString(
         deterministic=True
     )
 
 
 def decode_store_info(value: bytes) -> pb.StoreInfo:
+    """The StoreInfo; ValueError for a layout newer than STORE_FORMAT_VERSION."""
     rec = pb.StoreInfo.FromString(value)
-    check_version(rec.format_version, "StoreInfo")
+    if rec.format_version > STORE_FORMAT_VERSION:
+        raise ValueError(
+            f"StoreInfo has format_version {rec.format_version}, newer than "
+            f"{STORE_FORMAT_VERSION}: this data directory was written by a later version"
+        )
     return rec
+
+
+def placing_key(blob_id: str) -> bytes:
+    """The marker of a committed blob that may still be in tmp/."""
+    return PLACING_PREFIX + blob_id.encode()
+
+
+def removing_key(blob_id: str) -> bytes:
+    """The marker of a blob no record points to any more, to be removed."""
+    return REMOVING_PREFIX + blob_id.encode()
+
+
+def marker_blob_id(meta_key: bytes) -> str:
+    """The blob id a marker's key names."""
+    assert meta_key[:2] in (PLACING_PREFIX, REMOVING_PREFIX), meta_key
+    return meta_key[2:].decode()
+
+
+# A marker's value: the key says what; the value is versioned for later fields.
+MARKER_VALUE = pb.BlobMarker(format_version=FORMAT_VERSION).SerializeToString(deterministic=True)
+
+
+def check_marker(value: bytes) -> None:
+    """Refuse a marker of a newer format (ValueError), as for every record."""
+    check_version(pb.BlobMarker.FromString(value).format_version, "BlobMarker")

@@ -63,7 +63,7 @@ from hamster.storage.meta import SCAN_BATCH_ENTRIES, LevelDBMetaStore, MetaStore
 from hamster.storage.multipart import PartRequest, Uploads
 from hamster.storage.parts import MIN_PART_BYTES
 from hamster.storage.records import BucketInfo, ObjectInfo, PartInfo
-from hamster.storage.recovery import RecoveryReport, recover
+from hamster.storage.recovery import RecoveryReport, recover, recover_by_scan
 from hamster.storage.space import DEFAULT_MIN_FREE, MinFree
 
 log = logging.getLogger("hamster.storage")
@@ -203,7 +203,7 @@ class ObjectReader:
         fs: FileSystem | None = None,
         blobs: BlobStore | None = None,
     ) -> None:
-        assert fs is not None or not info.parts
+        assert blobs is not None or not info.parts
         self.info = info
         self._fs = fs
         # The store pinned info.blob_ids for us (see Store.open_object): they
@@ -232,11 +232,11 @@ class ObjectReader:
             old = self._current[1]
             self._current = None
             await old.close()
-        assert self._fs is not None
+        assert self._blobs is not None
         blob_id = self._segments[index][1]
         try:
             with _disk_errors("blob open", blob_path(blob_id)):
-                file = await self._fs.open_read(blob_path(blob_id))
+                file = await self._blobs.open_read(blob_id)
         except FileNotFoundError:
             log.error(
                 "object %s/%s: part blob %s is missing (overwritten meanwhile, or lost); "
@@ -356,13 +356,30 @@ class Store:
             )
         core = Core(fs, meta, runtime, min_free=min_free)
         try:
+            version = records.STORE_FORMAT_VERSION
             async with core.transaction() as batch:
                 info = await meta.get(records.STORE_INFO_KEY)
                 if info is None:
-                    batch.put(records.STORE_INFO_KEY, records.encode_store_info(runtime.now_ns()))
+                    created_ns = runtime.now_ns()
+                    batch.put(records.STORE_INFO_KEY, records.encode_store_info(created_ns))
                 else:
-                    records.decode_store_info(info)  # refuses a newer format
-            report = await recover(fs, meta)
+                    # Refuses a newer format.
+                    stored = records.decode_store_info(info)
+                    version, created_ns = stored.format_version, stored.created_ns
+            if version < records.STORE_FORMAT_VERSION:
+                # A store of the layout before markers: one last full scan
+                # (its crashes left orphans only it finds), then the new format.
+                report = await recover_by_scan(fs, meta)
+                async with core.transaction() as batch:
+                    batch.put(records.STORE_INFO_KEY, records.encode_store_info(created_ns))
+                log.warning(
+                    "data directory upgraded from format %d to %d (an older Hamster "
+                    "refuses it from now on)",
+                    version,
+                    records.STORE_FORMAT_VERSION,
+                )
+            else:
+                report = await recover(fs, meta, runtime)
         except BaseException:
             with trio.CancelScope(shield=True):
                 await meta.close()
@@ -370,7 +387,8 @@ class Store:
         return cls(core, report, min_part_bytes=min_part_bytes)
 
     async def close(self) -> None:
-        await self.meta.close()
+        """Finish the pending placements and removals, close the metadata."""
+        await self.core.close()
 
     # --- buckets -----------------------------------------------------------
 
@@ -444,9 +462,9 @@ class Store:
                     file: ReadableFile
                     if not info.parts and info.size <= SMALL_READ_BYTES:
                         # Open, read and close in one call (one thread hop).
-                        file = LoadedFile(await self.fs.read_file(blob_path(first), info.size))
+                        file = LoadedFile(await blobs.read_file(first, info.size))
                     else:
-                        file = await self.fs.open_read(blob_path(first))
+                        file = await blobs.open_read(first)
             except FileNotFoundError:
                 await blobs.unpin(info.blob_ids)
                 if first == previous:

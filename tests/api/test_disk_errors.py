@@ -104,6 +104,9 @@ class FaultyFS(InSteps):
     async def rename(self, src: str, dst: str) -> None:
         await self.inner.rename(src, dst)
 
+    async def link(self, src: str, dst: str) -> None:
+        await self.inner.link(src, dst)
+
     async def remove(self, path: str, *, missing_ok: bool = False) -> None:
         await self.inner.remove(path, missing_ok=missing_ok)
 

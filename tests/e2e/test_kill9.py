@@ -122,7 +122,8 @@ EMPTY_MD5 = hashlib.md5(b"").hexdigest()
 EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 CONNECTION_ERRORS = (OSError, http.client.HTTPException)
 RECOVERY_LINE = re.compile(
-    r"recovery: removed (\d+) temp files and (\d+) orphan blobs; (\d+) records miss"
+    r"recovery: placed (\d+) committed blobs, removed (\d+) unreferenced blobs and (\d+) "
+    r"temp files; (\d+) records miss"
 )
 
 
@@ -857,8 +858,8 @@ def check_log(daemon: Daemon) -> tuple[int, int]:
     for line in daemon.stderr_lines:
         match = RECOVERY_LINE.search(line)
         if match:
-            tmp, orphans = int(match.group(1)), int(match.group(2))
-            assert match.group(3) == "0", line
+            tmp, orphans = int(match.group(3)), int(match.group(2))
+            assert match.group(4) == "0", line
     return tmp, orphans
 
 

@@ -58,6 +58,11 @@ async def new_blob(core: Core, label: str) -> str:
     await core.blobs.write(
         blob_id, BytesBody(body), content_length=len(body), max_size_bytes=1 << 20, content_md5=None
     )
+    # Committed (a record of a test-only kind points to it) and placed.
+    async with core.transaction(new_blobs=[blob_id]) as batch:
+        batch.put(b"x/" + blob_id.encode(), b"")
+    await core.blobs.settle()
+    flaky(core).log.clear()
     return blob_id
 
 

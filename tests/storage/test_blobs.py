@@ -47,7 +47,7 @@ class RecordingFs(RealFileSystem):
         path: str,
         data: bytes | bytearray | memoryview,
         *,
-        rename_to: str,
+        rename_to: str | None = None,
         sync: bool = True,
         sync_dir: bool = True,
         step: list[str] | None = None,
@@ -79,10 +79,10 @@ async def test_write_keeps_bytes_and_digests_whatever_the_read_sizes(
     )
     assert (written.size, written.md5) == (size, hashlib.md5(data).digest())
     assert written.extra_checksum == hashlib.sha256(data).digest()
-    assert (tmp_path / blob_path(BLOB_ID)).read_bytes() == data
-    # Whole chunks, then what is left.
+    assert (tmp_path / tmp_path_of(BLOB_ID)).read_bytes() == data
+    # Whole chunks, then what is left (an empty body: one write_file of nothing).
     full, rest = divmod(size, CHUNK_BYTES)
-    assert fs.write_sizes == [CHUNK_BYTES] * full + ([rest] if rest else [])
+    assert fs.write_sizes == [CHUNK_BYTES] * full + ([rest] if rest or not size else [])
 
 
 class FaultyFs(InSteps, RealFileSystem):
@@ -148,8 +148,8 @@ def files_under(root: Path) -> list[str]:
 async def test_one_byte_chunks_keep_every_byte_in_place(tmp_path: Path) -> None:
     _fs, blobs = await faulty_store(tmp_path, chunk_bytes=1)
     data = await write_pattern(blobs, BLOB_ID, 100)
-    assert_pattern((tmp_path / blob_path(BLOB_ID)).read_bytes(), 1, size=100)
-    assert (tmp_path / blob_path(BLOB_ID)).read_bytes() == data
+    assert_pattern((tmp_path / tmp_path_of(BLOB_ID)).read_bytes(), 1, size=100)
+    assert (tmp_path / tmp_path_of(BLOB_ID)).read_bytes() == data
 
 
 def test_chunks_are_never_empty(tmp_path: Path) -> None:
@@ -198,45 +198,62 @@ async def test_a_read_that_fills_a_chunk_is_written_as_is_not_copied(tmp_path: P
         content_md5=None,
     )
     assert len(seen) == 3 and all(w is p for w, p in zip(seen, pieces, strict=True))
-    assert_pattern((tmp_path / blob_path(BLOB_ID)).read_bytes(), 2, size=3 * CHUNK_BYTES)
+    assert_pattern((tmp_path / tmp_path_of(BLOB_ID)).read_bytes(), 2, size=3 * CHUNK_BYTES)
 
 
 async def test_a_known_blob_directory_is_not_checked_again(tmp_path: Path) -> None:
     fs, blobs = await faulty_store(tmp_path)
     first, second = "cd" + "1" * 30, "cd" + "2" * 30
     await write_pattern(blobs, first, 10)
-    assert [c for c in fs.calls if not c.startswith("sync_dir blobs/cd")] == [
+    assert fs.calls == ["sync_dir tmp"]  # written: only tmp/ is synced
+    fs.calls.clear()
+    blobs.committed([first])
+    await blobs.settle()
+    assert fs.calls == [
         "exists blobs/cd",
         "makedirs blobs/cd",
         "sync_dir blobs",
+        "sync_dir blobs/cd",
+        f"remove {tmp_path_of(first)}",
     ]
-    fs.calls.clear()
     await write_pattern(blobs, second, 10, obj=2)
-    assert fs.calls == ["sync_dir blobs/cd"]
+    fs.calls.clear()
+    blobs.committed([second])
+    await blobs.settle()
+    assert fs.calls == ["sync_dir blobs/cd", f"remove {tmp_path_of(second)}"]
+    assert files_under(tmp_path) == [blob_path(first), blob_path(second)]
 
 
-async def test_a_failure_after_the_rename_removes_the_renamed_blob(tmp_path: Path) -> None:
+@pytest.mark.parametrize("size", [10, 3 * CHUNK_BYTES])
+async def test_a_failed_sync_of_tmp_removes_the_new_blob(tmp_path: Path, size: int) -> None:
+    """Small (one write_file call) and streamed bodies alike."""
     fs, blobs = await faulty_store(tmp_path)
-    fs.fail_sync_dir_of = f"{BLOBS_DIR}/{BLOB_ID[:2]}"
-    with pytest.raises(DiskFault, match=r"^blob directory sync blobs/ab: \[Errno 5\] simulated"):
-        await write_pattern(blobs, BLOB_ID, 10)
-    assert fs.calls[-1] == f"remove {blob_path(BLOB_ID)}"
+    fs.fail_sync_dir_of = TMP_DIR
+    with pytest.raises(DiskFault, match=r"^blob directory sync tmp: \[Errno 5\] simulated"):
+        await write_pattern(blobs, BLOB_ID, size)
+    assert fs.calls[-1] == f"remove {tmp_path_of(BLOB_ID)}"
     assert files_under(tmp_path) == []
 
 
-async def test_a_temp_file_already_gone_at_cleanup_is_not_an_error(
+async def test_a_placement_whose_directory_sync_fails_stays_readable_in_tmp(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A rename that moved the file and still failed: the temp name is gone,
-    which the cleanup accepts quietly (the blob left is recovery's orphan)."""
+    """The blob keeps its tmp/ name and its marker (recovery finishes it), and
+    reads still find it; a removal later takes both names."""
     fs, blobs = await faulty_store(tmp_path)
-    fs.fail_after_rename = True
-    with caplog.at_level(logging.DEBUG, logger="hamster.storage"):
-        with pytest.raises(DiskFault, match="simulated rename failure"):
-            await write_pattern(blobs, BLOB_ID, 10)
-    assert fs.calls[-1] == f"remove {tmp_path_of(BLOB_ID)}"
-    assert caplog.records == []
-    assert files_under(tmp_path) == [blob_path(BLOB_ID)]
+    data = await write_pattern(blobs, BLOB_ID, 10)
+    fs.fail_sync_dir_of = f"{BLOBS_DIR}/{BLOB_ID[:2]}"
+    blobs.committed([BLOB_ID])
+    with caplog.at_level(logging.ERROR, logger="hamster.storage"):
+        done = await blobs.settle()
+    assert done == []  # the placing marker stays
+    assert [r.getMessage() for r in caplog.records] == [
+        "could not sync blobs/ab; recovery finishes its blobs"
+    ]
+    assert files_under(tmp_path) == [blob_path(BLOB_ID), tmp_path_of(BLOB_ID)]
+    assert await blobs.read_file(BLOB_ID, 100) == data
+    await blobs.remove(BLOB_ID)
+    assert files_under(tmp_path) == []
 
 
 async def test_a_failed_cleanup_is_logged_and_the_first_error_kept(

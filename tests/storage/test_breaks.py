@@ -20,7 +20,7 @@ import trio.testing
 
 from hamster.runtime import BREAKS, Runtime
 from hamster.storage import PutRequest, Store
-from hamster.storage.blobs import BLOBS_DIR, blob_dir, blob_path, tmp_path
+from hamster.storage.blobs import BLOBS_DIR, TMP_DIR, blob_dir, blob_path, tmp_path
 from hamster.storage.core import Core
 from hamster.storage.errors import DiskFault
 from hamster.storage.fs import FileSystem, RealFileSystem, WritableFile
@@ -75,6 +75,9 @@ def test_known_switches() -> None:
         "delete-before-swap",
         "ignore-fsync-error",
         "ack-on-earlier-write",
+        "recovery-drops-placed",
+        "unlink-tmp-before-sync",
+        "unrecorded-removal",
     )
     assert Runtime().breaks == frozenset()
     everything = Runtime(breaks=frozenset(BREAKS))
@@ -103,39 +106,93 @@ def test_only_the_runtime_names_the_switches() -> None:
         assert "breaks" not in path.read_text(), path
 
 
+def batch(new: str, old: str) -> str:
+    """The overwrite's batch: record, placing and removal markers, and the
+    first PUT's placing marker deleted."""
+    return f"b'o/bk\\x00k,n/{new},r/{old},n/{old}'"
+
+
 async def test_no_switch_is_the_durable_order(tmp_path: Path) -> None:
     log, old, new = await overwrite(tmp_path / "d")
     assert log == [
         f"create {tmp_path_of(new)}",
         f"sync {tmp_path_of(new)}",
-        f"rename {tmp_path_of(new)} {blob_path(new)}",
-        f"sync_dir {blob_dir(new)}",
-        "meta sync b'o/bk\\x00k'",
+        "sync_dir tmp",
+        f"meta sync {batch(new, old)}",
         f"remove {blob_path(old)}",
+        f"link {tmp_path_of(new)} {blob_path(new)}",
+        f"sync_dir {blob_dir(new)}",
+        f"remove {tmp_path_of(new)}",
+        # close: the markers the placement and the removal are done with.
+        f"meta sync b'n/{new},r/{old},n/{old}'",
     ]
 
 
 async def test_skip_blob_fsync(tmp_path: Path) -> None:
     log, _old, new = await overwrite(tmp_path / "d", "skip-blob-fsync")
     assert f"sync {tmp_path_of(new)}" not in log
-    assert log[:2] == [f"create {tmp_path_of(new)}", f"rename {tmp_path_of(new)} {blob_path(new)}"]
+    assert log[:2] == [f"create {tmp_path_of(new)}", "sync_dir tmp"]
 
 
 async def test_ack_before_sync(tmp_path: Path) -> None:
-    log, _old, _new = await overwrite(tmp_path / "d", "ack-before-sync")
-    assert "meta nosync b'o/bk\\x00k'" in log
-    assert not [e for e in log if e.startswith("meta sync")]
+    log, old, new = await overwrite(tmp_path / "d", "ack-before-sync")
+    assert f"meta nosync {batch(new, old)}" in log
+    assert [e for e in log if e.startswith("meta sync")] == [  # only close's
+        f"meta sync b'n/{new},r/{old},n/{old}'"
+    ]
 
 
 async def test_skip_dir_fsync(tmp_path: Path) -> None:
     log, _old, new = await overwrite(tmp_path / "d", "skip-dir-fsync")
     assert not [e for e in log if e.startswith("sync_dir")]
-    assert f"rename {tmp_path_of(new)} {blob_path(new)}" in log
+    assert f"link {tmp_path_of(new)} {blob_path(new)}" in log
+
+
+async def test_unlink_tmp_before_sync(tmp_path: Path) -> None:
+    log, _old, new = await overwrite(tmp_path / "d", "unlink-tmp-before-sync")
+    assert log.index(f"remove {tmp_path_of(new)}") < log.index(f"sync_dir {blob_dir(new)}")
+
+
+async def test_unrecorded_removal(tmp_path: Path) -> None:
+    log, old, new = await overwrite(tmp_path / "d", "unrecorded-removal")
+    assert f"meta sync b'o/bk\\x00k,n/{new},n/{old}'" in log
+
+
+async def test_recovery_drops_placed(tmp_path: Path) -> None:
+    """A committed blob still in tmp/ (its placing marker durable): recovery
+    links it into blobs/, unless switched on (then it is removed)."""
+    for breaks, kept in (((), True), (("recovery-drops-placed",), False)):
+        data_dir = tmp_path / f"d{len(breaks)}"
+        store = await open_store(data_dir, [], runtime(*breaks))
+        try:
+            await store.create_bucket("bk", "owner", "us-east-1")
+            # Committed, not placed: as a crash right after the commit leaves it.
+            settle = store.core.blobs.settle
+            store.core.blobs.settle = no_settle  # type: ignore[method-assign]
+            info = await store.put_object(PutRequest(bucket="bk", key="k"), BytesBody(b"x"))
+            store.core.blobs.settle = settle  # type: ignore[method-assign]
+            store.core.blobs._to_place.clear()
+        finally:
+            await store.meta.close()
+        assert (data_dir / tmp_path_of(info.blob_id)).exists()
+        meta = await LevelDBMetaStore.open(str(data_dir / "meta"))
+        store = await Store.open(
+            str(data_dir), runtime(*breaks), fs=RealFileSystem(str(data_dir)), meta=meta
+        )
+        try:
+            assert (data_dir / blob_path(info.blob_id)).exists() is kept
+            assert not (data_dir / tmp_path_of(info.blob_id)).exists()
+        finally:
+            await store.close()
+
+
+async def no_settle() -> list[bytes]:
+    return []
 
 
 async def test_skip_dir_fsync_of_a_new_blob_directory(tmp_path: Path) -> None:
     """blobs/xx is synced into blobs/ when it is created, unless switched off."""
-    for breaks, expected in (((), [BLOBS_DIR]), (("skip-dir-fsync",), [])):
+    for breaks, expected in (((), [TMP_DIR, BLOBS_DIR]), (("skip-dir-fsync",), [])):
         log: list[str] = []
         store = await open_store(tmp_path / f"d{len(breaks)}", log, runtime(*breaks))
         try:
@@ -149,8 +206,8 @@ async def test_skip_dir_fsync_of_a_new_blob_directory(tmp_path: Path) -> None:
 
 
 async def test_delete_before_swap(tmp_path: Path) -> None:
-    log, old, _new = await overwrite(tmp_path / "d", "delete-before-swap")
-    assert log.index(f"remove {blob_path(old)}") < log.index("meta sync b'o/bk\\x00k'")
+    log, old, new = await overwrite(tmp_path / "d", "delete-before-swap")
+    assert log.index(f"remove {blob_path(old)}") < log.index(f"meta sync {batch(new, old)}")
 
 
 class FailingSyncFS(RecordingFS):

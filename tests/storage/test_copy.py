@@ -14,7 +14,7 @@ import trio
 from hamster import integrity
 from hamster.s3.errors import S3Error
 from hamster.storage import ObjectInfo, PutRequest, Store
-from hamster.storage.blobs import blob_dir, blob_path, tmp_path
+from hamster.storage.blobs import TMP_DIR, blob_dir, blob_path, tmp_path
 from hamster.storage.copy import CopyRequest, NewMetadata, PartCopyRequest, SpanBody
 from hamster.storage.fs import RealFileSystem, WritableFile
 from hamster.storage.meta import LevelDBMetaStore, MetaStore
@@ -83,13 +83,17 @@ async def test_copy_is_durable_before_its_record(recorded: tuple[Store, list[str
         log.clear()
         info = await copy(store, "src", "dst")
         b = info.blob_id
+        o = old.blob_id
         assert [e for e in log if not e.startswith("write ")] == [
             f"create {tmp_path(b)}",
             f"sync {tmp_path(b)}",
-            f"rename {tmp_path(b)} {blob_path(b)}",
-            f"sync_dir {blob_dir(b)}",
-            "meta sync b'o/bk\\x00dst'",
-            f"remove {blob_path(old.blob_id)}",
+            f"sync_dir {TMP_DIR}",
+            # The placing marker of the old destination's PUT goes in this batch.
+            f"meta sync b'o/bk\\x00dst,n/{b},r/{o},n/{o}'",
+            f"remove {blob_path(o)}",
+            f"link {tmp_path(b)} {blob_path(b)}",
+            *sorted({f"sync_dir {blob_dir(b)}", f"sync_dir {blob_dir(o)}"}),
+            f"remove {tmp_path(b)}",
         ]
         # 1 MiB chunks from the source's reader to the blob: bounded, not one write per read.
         assert len([e for e in log if e.startswith("write ")]) == 3
@@ -119,8 +123,9 @@ async def test_copy_onto_itself_rewrites_only_the_record(
         info = await copy(
             store, "k", "k", metadata=NewMetadata(HEADERS, (("m", "v"),)), checksum_algorithm="SHA1"
         )
-        # One synced record write: no blob created, none removed.
-        assert log == ["meta sync b'o/bk\\x00k'"]
+        # One synced record write: no blob created, none removed (and the
+        # placing marker of the PUT before goes with it).
+        assert log == [f"meta sync b'o/bk\\x00k,n/{before.blob_id}'"]
         assert files_under(data_dir, "blobs") == blobs_before
         assert (info.blob_id, info.etag, info.checksum) == (
             before.blob_id,

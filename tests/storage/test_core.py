@@ -12,7 +12,7 @@ import trio
 import trio.testing
 
 from hamster.s3.errors import S3Error
-from hamster.storage.blobs import blob_path
+from hamster.storage.blobs import blob_path, tmp_path
 from hamster.storage.core import Core
 from hamster.storage.errors import StorageFull
 from hamster.storage.fs import RealFileSystem
@@ -73,12 +73,22 @@ async def new_blob(core: Core, name: str) -> str:
     return blob_id
 
 
+async def placed_blob(core: Core, name: str) -> str:
+    """A blob a committed record (of a test-only kind) points to, placed."""
+    blob_id = await new_blob(core, name)
+    async with core.transaction(new_blobs=[blob_id]) as batch:
+        batch.put(b"x/" + blob_id.encode(), b"")
+    watched(core).writes.clear()
+    return blob_id
+
+
 async def exists(core: Core, blob_id: str) -> bool:
-    return await core.fs.exists(blob_path(blob_id))
+    """Under either of its names (a new blob is in tmp/, a placed one in blobs/)."""
+    return await core.fs.exists(blob_path(blob_id)) or await core.fs.exists(tmp_path(blob_id))
 
 
 async def test_commit_writes_one_synced_batch_then_discards(core: Core) -> None:
-    old, new = await new_blob(core, "old"), await new_blob(core, "new")
+    old, new = await placed_blob(core, "old"), await new_blob(core, "new")
     await core.meta.write([(b"gone", b"x")], [], sync=True)
     watched(core).writes.clear()
     removed_while_locked: list[bool] = []
@@ -97,7 +107,16 @@ async def test_commit_writes_one_synced_batch_then_discards(core: Core) -> None:
         assert await exists(core, old)
     # Written after the lock is released (group commit: the next batches
     # are checked meanwhile), the removal after the write.
-    assert watched(core).writes == [([b"a", b"b"], [b"gone"], True, False)]
+    # With the new blob's placing marker and the old one's removal marker,
+    # and the deletion of the placing marker of the old one's own commit.
+    assert watched(core).writes == [
+        (
+            [b"a", b"b", b"n/" + new.encode(), b"r/" + old.encode()],
+            [b"gone", b"n/" + old.encode()],
+            True,
+            False,
+        )
+    ]
     assert await core.meta.get(b"a") == b"1" and await core.meta.get(b"gone") is None
     assert not await exists(core, old)
     assert await exists(core, new)
@@ -105,7 +124,7 @@ async def test_commit_writes_one_synced_batch_then_discards(core: Core) -> None:
 
 
 async def test_refused_check_writes_nothing_and_removes_the_new_blobs(core: Core) -> None:
-    old, new = await new_blob(core, "old"), await new_blob(core, "new")
+    old, new = await placed_blob(core, "old"), await new_blob(core, "new")
     refusal = S3Error("PreconditionFailed")
     with pytest.raises(S3Error) as e:
         async with core.transaction(new_blobs=[new]) as batch:
@@ -127,7 +146,7 @@ async def test_empty_batch_writes_nothing(core: Core) -> None:
 
 async def test_a_failed_write_keeps_the_new_blobs(core: Core) -> None:
     """The record may have reached disk: removing its blob could tear it."""
-    old, new = await new_blob(core, "old"), await new_blob(core, "new")
+    old, new = await placed_blob(core, "old"), await new_blob(core, "new")
     watched(core).fail = True
     with pytest.raises(OSError):
         async with core.transaction(new_blobs=[new]) as batch:
@@ -192,7 +211,7 @@ async def test_cancelled_while_waiting_for_the_lock_removes_the_new_blobs(core: 
 
 
 async def test_cancellation_during_the_write_does_not_stop_it(core: Core) -> None:
-    old = await new_blob(core, "old")
+    old = await placed_blob(core, "old")
     gate, proceed = trio.Event(), trio.Event()
     inner_write = watched(core).inner.write
 

@@ -124,6 +124,31 @@ async def test_rename_replaces_atomically(fs: FileSystem) -> None:
         await fs.rename("t/new", "b/other")
 
 
+async def test_link_names_the_same_file_twice(fs: FileSystem) -> None:
+    data = pattern(5000, "link")
+    await fs.makedirs("t")
+    await fs.makedirs("b")
+    await write_file(fs, "t/new", data)
+    await fs.link("t/new", "b/obj")
+    await fs.sync_dir("b")
+    assert await read_file(fs, "b/obj") == data
+    assert await read_file(fs, "t/new") == data  # the old name stays
+    await fs.remove("t/new")
+    assert await read_file(fs, "b/obj") == data
+    with pytest.raises(FileExistsError):
+        await fs.link("b/obj", "b/obj")
+    with pytest.raises(FileNotFoundError):
+        await fs.link("t/new", "b/other")
+
+
+async def test_write_file_without_a_rename_syncs_its_own_directory(fs: FileSystem) -> None:
+    await fs.makedirs("t")
+    step: list[str] = []
+    await fs.write_file("t/x", b"kept here", step=step)
+    assert step == ["directory sync", "t"]
+    assert await read_file(fs, "t/x") == b"kept here"
+
+
 async def test_remove(fs: FileSystem) -> None:
     await write_file(fs, "r", b"1")
     await fs.remove("r")

@@ -75,6 +75,10 @@ CASES: dict[str, Message] = {
         ],
     ),
     "store_info": pb.StoreInfo(format_version=1, created_ns=1_600_000_000_000_000_000),
+    # Format 2 of the data directory: blobs placed after commit, with markers.
+    "store_info_v2": pb.StoreInfo(format_version=2, created_ns=1_600_000_000_000_000_000),
+    # The value of a placing (b"n/" + id) or removal (b"r/" + id) marker.
+    "blob_marker": pb.BlobMarker(format_version=1),
     # A completed multipart upload: no blob of its own, the parts' blobs in order.
     "object_record_multipart": pb.ObjectRecord(
         format_version=1,
@@ -276,8 +280,12 @@ def test_golden_decodes_to_value_objects() -> None:
         golden_path("object_record_multipart_upload_id").read_bytes()
     )
     assert records.encode_store_info(1_600_000_000_000_000_000) == (
-        golden_path("store_info").read_bytes()
+        golden_path("store_info_v2").read_bytes()
     )
+    old = records.decode_store_info(golden_path("store_info").read_bytes())
+    assert (old.format_version, old.created_ns) == (1, 1_600_000_000_000_000_000)
+    assert records.MARKER_VALUE == golden_path("blob_marker").read_bytes()
+    records.check_marker(golden_path("blob_marker").read_bytes())
 
 
 def test_unknown_checksums_are_skipped_not_fatal() -> None:

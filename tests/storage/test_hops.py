@@ -30,7 +30,7 @@ class CountingOffload:
         return await trio.to_thread.run_sync(fn, *args)
 
 
-async def test_a_small_put_takes_two_hops_and_a_small_get_one(tmp_path: Path) -> None:
+async def test_a_small_put_takes_six_hops_and_a_small_get_one(tmp_path: Path) -> None:
     offload = CountingOffload()
     runtime = Runtime(clock=FixedClock(), entropy=CountingEntropy(), offload=offload)
     store = await Store.open(str(tmp_path / "d"), runtime)
@@ -44,13 +44,21 @@ async def test_a_small_put_takes_two_hops_and_a_small_get_one(tmp_path: Path) ->
         offload.hops.clear()
         data = pattern(4096, "k")
         await store.put_object(PutRequest(bucket="bk", key="first"), BytesBody(data))
-        # The blob (open, write, fsync, close, rename, directory fsync) in
-        # one hop, the record's synced batch in one; the point reads of the
-        # record and the bucket inline; then the overwritten blob's removal.
-        assert offload.hops == ["RealFileSystem", "LevelDBMetaStore", "RealFileSystem"]
+        # The blob (open, write, fsync, close, fsync of tmp/) in one hop, the
+        # record's synced batch in one; the point reads of the record and the
+        # bucket inline; then the overwritten blob's removal, and the new
+        # blob's placement (link, fsync of blobs/xx, removal of the tmp/ name).
+        assert offload.hops == [
+            "RealFileSystem",
+            "LevelDBMetaStore",
+            "RealFileSystem",
+            "link",
+            "_fsync_dir",
+            "RealFileSystem",
+        ], offload.hops
         offload.hops.clear()
         async with await store.open_object("bk", "first") as reader:
             assert b"".join([c async for c in reader.stream(0, reader.info.size)]) == data
-        assert offload.hops == ["RealFileSystem"]  # open, read and close in one
+        assert offload.hops == ["RealFileSystem"], offload.hops  # open, read and close in one
     finally:
         await store.close()

@@ -25,6 +25,7 @@ from hamster.storage.copy import CopyRequest, NewMetadata
 from hamster.storage.multipart import CompleteRequest, NewUpload, PartRequest
 from hamster.storage.parts import CompletedPart
 from hamster.storage.records import ObjectInfo, PartInfo, StandardHeaders, UploadInfo
+from hamster.storage.recovery import recover_by_scan
 from tests.patterns import pattern, split
 
 from .bodies import BytesBody
@@ -527,7 +528,9 @@ async def test_iter_uploads_order_and_markers(mp: Store) -> None:
 # --- recovery -----------------------------------------------------------------
 
 
-async def test_recovery_keeps_live_part_blobs(tmp_path: Path, runtime: Runtime) -> None:
+async def test_the_full_cross_check_keeps_live_part_blobs(tmp_path: Path, runtime: Runtime) -> None:
+    """`recover_by_scan` (a format-1 store's last recovery, and fsck's check):
+    an orphan no start finds any more is removed, every part blob is kept."""
     data_dir = str(tmp_path / "d")
     store = await Store.open(data_dir, runtime, min_part_bytes=MIN_PART)
     await store.create_bucket("bk", OWNER, "us-east-1")
@@ -541,9 +544,11 @@ async def test_recovery_keeps_live_part_blobs(tmp_path: Path, runtime: Runtime) 
 
     store = await Store.open(data_dir, runtime, min_part_bytes=MIN_PART)
     try:
-        assert store.recovery.orphans_removed == 1
-        assert store.recovery.blobs_kept == 4
-        assert store.recovery.missing == []
+        assert store.recovery.orphans_removed == 0  # a start does not look for it
+        report = await recover_by_scan(store.fs, store.meta)
+        assert report.orphans_removed == 1
+        assert report.blobs_kept == 4
+        assert report.missing == []
         assert await read(store, "done") == DATA
         assert blob_exists(store, live.blob_id)
         assert all(blob_exists(store, b) for b in obj.blob_ids)
@@ -554,7 +559,7 @@ async def test_recovery_keeps_live_part_blobs(tmp_path: Path, runtime: Runtime) 
         await store.close()
 
 
-async def test_recovery_reports_a_missing_part_and_it_is_never_served(
+async def test_the_full_cross_check_reports_a_missing_part_and_it_is_never_served(
     tmp_path: Path, runtime: Runtime, caplog: pytest.LogCaptureFixture
 ) -> None:
     data_dir = str(tmp_path / "d")
@@ -567,10 +572,11 @@ async def test_recovery_reports_a_missing_part_and_it_is_never_served(
     (tmp_path / "d" / blob_path(obj.parts[1].blob_id)).unlink()
     (tmp_path / "d" / blob_path(live.blob_id)).unlink()
 
-    with caplog.at_level(logging.ERROR, logger="hamster.storage"):
-        store = await Store.open(data_dir, runtime, min_part_bytes=MIN_PART)
+    store = await Store.open(data_dir, runtime, min_part_bytes=MIN_PART)
     try:
-        missing = {blob for _key, blob in store.recovery.missing}
+        with caplog.at_level(logging.ERROR, logger="hamster.storage"):
+            report = await recover_by_scan(store.fs, store.meta)
+        missing = {blob for _key, blob in report.missing}
         assert missing == {obj.parts[1].blob_id, live.blob_id}
         assert "missing blob" in caplog.text
         # Bytes of part 1 may go out, then the stream stops: never other bytes.
@@ -594,27 +600,35 @@ async def test_part_and_complete_durability_order(tmp_path: Path) -> None:
         log.clear()
         first = await part(store, upload, 1, b"one")
         blob = blob_path(first.blob_id)
-        # The store's first blob: its new blobs/xx is synced into blobs/ first.
+        f1 = first.blob_id
+        key = upload.upload_id.encode() + b"/00001"
+        # Durable in tmp/, committed with its placing marker, then placed (the
+        # store's first blob: its new blobs/xx is synced into blobs/ first).
         assert log == [
-            f"create tmp/{first.blob_id}",
-            f"write tmp/{first.blob_id}",
-            f"sync tmp/{first.blob_id}",
-            f"makedirs {blob_dir(first.blob_id)}",
+            f"create tmp/{f1}",
+            f"write tmp/{f1}",
+            f"sync tmp/{f1}",
+            "sync_dir tmp",
+            "meta sync " + repr(b"p/" + key + b",n/" + f1.encode()),
+            f"makedirs {blob_dir(f1)}",
             "sync_dir blobs",
-            f"rename tmp/{first.blob_id} {blob}",
-            f"sync_dir {blob_dir(first.blob_id)}",
-            "meta sync " + repr(b"p/" + upload.upload_id.encode() + b"/00001"),
+            f"link tmp/{f1} {blob}",
+            f"sync_dir {blob_dir(f1)}",
+            f"remove tmp/{f1}",
         ]
         log.clear()
         again = await part(store, upload, 1, b"uno")
-        assert blob_dir(again.blob_id) == blob_dir(first.blob_id)
+        a1, f1b = again.blob_id, f1.encode()
+        assert blob_dir(a1) == blob_dir(f1)
         assert [line for line in log if not line.startswith("write ")] == [
-            f"create tmp/{again.blob_id}",
-            f"sync tmp/{again.blob_id}",
-            f"rename tmp/{again.blob_id} {blob_path(again.blob_id)}",
-            f"sync_dir {blob_dir(again.blob_id)}",
-            "meta sync " + repr(b"p/" + upload.upload_id.encode() + b"/00001"),
+            f"create tmp/{a1}",
+            f"sync tmp/{a1}",
+            "sync_dir tmp",
+            "meta sync " + repr(b"p/" + key + b",n/%s,r/%s,n/%s" % (a1.encode(), f1b, f1b)),
             f"remove {blob}",
+            f"link tmp/{a1} {blob_path(a1)}",
+            f"sync_dir {blob_dir(a1)}",
+            f"remove tmp/{a1}",
         ]
         p2 = await part(store, upload, 2, b"two")
         unused = await part(store, upload, 3, b"three")
@@ -624,8 +638,10 @@ async def test_part_and_complete_durability_order(tmp_path: Path) -> None:
         # One batch swaps the records; only then do unused and replaced blobs go.
         assert log[0].startswith("meta sync")
         assert b"o/bk\\x00k" in log[0].encode() and b"u/bk" in log[0].encode()
-        assert sorted(log[1:]) == sorted(
+        removed = [e for e in log[1:] if e.startswith("remove ")]
+        assert sorted(removed) == sorted(
             [f"remove {blob_path(unused.blob_id)}", f"remove {blob_path(old.blob_id)}"]
         )
+        assert all(e.startswith(("remove ", "sync_dir blobs/")) for e in log[1:])
     finally:
         await store.close()

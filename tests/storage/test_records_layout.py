@@ -53,7 +53,7 @@ def test_part_key_refuses_a_number_of_more_than_five_digits(number: int) -> None
         records.part_key(UPLOAD, number)
 
 
-def newer(message: pb.BucketRecord | pb.UploadRecord | pb.StoreInfo | pb.PartRecord) -> bytes:
+def newer(message: pb.BucketRecord | pb.UploadRecord | pb.BlobMarker | pb.PartRecord) -> bytes:
     message.format_version = records.FORMAT_VERSION + 1
     return message.SerializeToString()
 
@@ -62,7 +62,7 @@ def test_every_record_of_a_newer_format_is_refused_by_name() -> None:
     cases = [
         (records.decode_bucket, pb.BucketRecord(name="bk"), "BucketRecord"),
         (lambda v: records.decode_upload("bk", v), pb.UploadRecord(key="k"), "UploadRecord"),
-        (records.decode_store_info, pb.StoreInfo(), "StoreInfo"),
+        (records.check_marker, pb.BlobMarker(), "BlobMarker"),
         (records.decode_part, pb.PartRecord(part_number=1), "PartRecord"),
         (lambda v: records.decode_object("bk", v), pb.ObjectRecord(key="k"), "ObjectRecord"),
     ]
@@ -70,6 +70,13 @@ def test_every_record_of_a_newer_format_is_refused_by_name() -> None:
         with pytest.raises(ValueError) as e:
             decode(newer(message))  # type: ignore[arg-type]
         assert str(e.value) == f"{name} has format_version 2, newer than 1"
+    # StoreInfo's version is the data directory's layout (now 2).
+    with pytest.raises(ValueError) as e:
+        records.decode_store_info(pb.StoreInfo(format_version=3).SerializeToString())
+    assert str(e.value) == (
+        "StoreInfo has format_version 3, newer than 2: this data directory was written "
+        "by a later version"
+    )
 
 
 def test_an_object_record_with_a_blob_and_parts_is_refused() -> None:
@@ -109,7 +116,10 @@ def test_value_objects_round_trip() -> None:
         part = PartInfo(3, "c" * 32, 10, "d" * 32, 7, checksum)
         assert records.decode_part(records.encode_part(part)) == part
     info = records.decode_store_info(records.encode_store_info(42))
-    assert (info.format_version, info.created_ns) == (1, 42)
+    assert (info.format_version, info.created_ns) == (2, 42)
+    key = records.placing_key("a" * 32)
+    assert key == b"n/" + b"a" * 32 and records.marker_blob_id(key) == "a" * 32
+    assert records.marker_blob_id(records.removing_key("b" * 32)) == "b" * 32
 
 
 def test_a_skipped_checksum_is_logged_with_its_record(caplog: pytest.LogCaptureFixture) -> None:

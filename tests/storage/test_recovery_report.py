@@ -1,6 +1,8 @@
-"""Recovery's report and log: what it counts and says for temp files, orphans,
-stray files, unexpected entries and records that miss their blob, and that
-an entry gone by the time it is removed is no error."""
+"""The full cross-check's report and log (`recover_by_scan`: the last
+recovery of a store of format 1, at its first start by this version; fsck's
+check): what it counts and says for temp files, orphans, stray files,
+unexpected entries and records that miss their blob, and that an entry gone
+by the time it is removed is no error."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hamster.runtime import Runtime
-from hamster.storage import PutRequest, Store
+from hamster.storage import PutRequest, Store, records
 from hamster.storage.blobs import blob_path
 from hamster.storage.fs import RealFileSystem
 from tests.patterns import pattern
@@ -27,8 +29,17 @@ async def populated(data_dir: Path, runtime: Runtime, keys: tuple[str, ...]) -> 
     for key in keys:
         info = await store.put_object(PutRequest("bk", key), BytesBody(pattern(40, key)))
         ids[key] = info.blob_id
+    # As the previous version left it: format 1, so the next start scans.
+    old = records.encode_store_info(1, version=records.STORE_FORMAT_SCANNED)
+    await store.meta.write([(records.STORE_INFO_KEY, old)], [], sync=True)
     await store.close()
     return ids
+
+
+UPGRADED = (
+    logging.WARNING,
+    "data directory upgraded from format 1 to 2 (an older Hamster refuses it from now on)",
+)
 
 
 def messages(caplog: pytest.LogCaptureFixture) -> list[tuple[int, str]]:
@@ -71,6 +82,7 @@ async def test_recovery_counts_and_says_what_it_did(
                 logging.WARNING,
                 "recovery: removed 2 temp files and 4 orphan blobs; 1 records miss their blob",
             ),
+            UPGRADED,
         ]
         assert (data_dir / "blobs" / "0" / "x").exists()
         assert not any((data_dir / blob_path(o)).exists() for o in orphans)
@@ -100,7 +112,8 @@ async def test_recovery_reports_any_one_kind_of_leftover(
             logging.WARNING,
             f"recovery: removed {counts[0]} temp files and {counts[1]} orphan blobs; "
             "0 records miss their blob",
-        )
+        ),
+        UPGRADED,
     ]
 
 
@@ -112,7 +125,7 @@ async def test_a_clean_store_recovers_silently(
     with caplog.at_level(logging.DEBUG, logger="hamster.storage"):
         store = await Store.open(str(data_dir), runtime)
     await store.close()
-    assert messages(caplog) == []
+    assert messages(caplog) == [UPGRADED]
     assert (store.recovery.tmp_removed, store.recovery.orphans_removed) == (0, 0)
     assert (store.recovery.blobs_kept, store.recovery.missing) == (2, [])
 

@@ -12,7 +12,7 @@ import pytest
 from hamster.runtime import Runtime
 from hamster.s3.errors import S3Error
 from hamster.storage import PutRequest, Store
-from hamster.storage.blobs import blob_path
+from hamster.storage.blobs import blob_dir, blob_path
 from hamster.storage.records import object_key
 from hamster.storage.store import DeleteTarget
 
@@ -134,10 +134,16 @@ async def test_one_synced_batch_then_the_blobs(tmp_path: Path) -> None:
         targets = [DeleteTarget(k) for k in keys] + [DeleteTarget("absent")]
         assert await store.delete_objects("bk", targets) == [None] * 21
         metas = [e for e in log if e.startswith("meta ")]
-        all_keys = b",".join(object_key("bk", k) for k in keys)
-        assert metas == [f"meta sync {all_keys!r}"]
+        # The removal markers are put, and the last PUT's placing marker goes.
+        puts = [b"r/" + b.encode() for b in blobs]
+        deletes = [object_key("bk", k) for k in keys] + [b"n/" + blobs[-1].encode()]
+        assert metas == [f"meta sync {b','.join(puts + deletes)!r}"]
         assert log[0] == metas[0]  # nothing touched the disk before the commit
-        assert sorted(log[1:]) == sorted(f"remove {blob_path(b)}" for b in blobs)
+        removes = [e for e in log[1:] if not e.startswith("sync_dir ")]
+        assert sorted(removes) == sorted(f"remove {blob_path(b)}" for b in blobs)
+        # Then each directory once, to make the removals durable.
+        syncs = [e for e in log[1:] if e.startswith("sync_dir ")]
+        assert syncs == sorted({f"sync_dir {blob_dir(b)}" for b in blobs})
     finally:
         await store.close()
 

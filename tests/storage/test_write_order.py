@@ -58,6 +58,10 @@ class RecordingFS(InSteps):
         self.log.append(f"rename {src} {dst}")
         await self.inner.rename(src, dst)
 
+    async def link(self, src: str, dst: str) -> None:
+        self.log.append(f"link {src} {dst}")
+        await self.inner.link(src, dst)
+
     async def remove(self, path: str, *, missing_ok: bool = False) -> None:
         self.log.append(f"remove {path}")
         await self.inner.remove(path, missing_ok=missing_ok)
@@ -136,14 +140,18 @@ async def test_put_is_durable_before_commit_and_old_blob_goes_after(tmp_path: Pa
             PutRequest(bucket="bk", key="k"), BytesBody(pattern(3_000_000, "second"))
         )
         assert blob_dir(second.blob_id) == blob_dir(first.blob_id)  # no new directory
-        b = second.blob_id
+        b, old = second.blob_id, first.blob_id
         assert [e for e in log if not e.startswith("write ")] == [
             f"create {tmp_path_of(b)}",
             f"sync {tmp_path_of(b)}",
-            f"rename {tmp_path_of(b)} {blob_path(b)}",
-            f"sync_dir {blob_dir(b)}",
-            "meta sync b'o/bk\\x00k'",
-            f"remove {blob_path(first.blob_id)}",
+            f"sync_dir {TMP_DIR}",
+            # The record, the new blob's placing marker, the old one's removal
+            # marker, and the markers the first PUT's placement was done with.
+            f"meta sync b'o/bk\\x00k,n/{b},r/{old},n/{old}'",
+            f"remove {blob_path(old)}",
+            f"link {tmp_path_of(b)} {blob_path(b)}",
+            f"sync_dir {blob_dir(b)}",  # one sync for the link and the removal
+            f"remove {tmp_path_of(b)}",
         ]
         writes = [e for e in log if e.startswith("write ")]
         assert len(writes) == 3  # 1 MiB chunks, not one write per body read
@@ -154,9 +162,9 @@ async def test_put_is_durable_before_commit_and_old_blob_goes_after(tmp_path: Pa
 async def test_the_first_blob_of_a_new_directory_makes_the_directory_durable(
     tmp_path: Path,
 ) -> None:
-    """A new blobs/xx is synced into blobs/ before the blob is renamed into it
-    and long before the record that points to it is committed: without that
-    sync the directory, and the acknowledged blob in it, can vanish in a crash."""
+    """A new blobs/xx is synced into blobs/ before the blob is linked into it,
+    and that before its tmp/ name goes: without that sync the directory, and
+    the acknowledged blob in it, can vanish in a crash."""
     log: list[str] = []
     store = await open_recorded(tmp_path / "d", log)
     try:
@@ -167,18 +175,20 @@ async def test_the_first_blob_of_a_new_directory_makes_the_directory_durable(
         assert [e for e in log if not e.startswith("write ")] == [
             f"create {tmp_path_of(b)}",
             f"sync {tmp_path_of(b)}",
+            f"sync_dir {TMP_DIR}",
+            f"meta sync b'o/bk\\x00a,n/{b}'",
             f"makedirs {blob_dir(b)}",
             f"sync_dir {BLOBS_DIR}",
-            f"rename {tmp_path_of(b)} {blob_path(b)}",
+            f"link {tmp_path_of(b)} {blob_path(b)}",
             f"sync_dir {blob_dir(b)}",
-            "meta sync b'o/bk\\x00a'",
+            f"remove {tmp_path_of(b)}",
         ]
         # The next blob in that directory: the directory is known, no second sync of blobs/.
         log.clear()
         second = await store.put_object(PutRequest(bucket="bk", key="b"), BytesBody(b"second"))
         assert blob_dir(second.blob_id) == blob_dir(b)
         dirs = [e for e in log if e.startswith(("makedirs", "sync_dir"))]
-        assert dirs == [f"sync_dir {blob_dir(b)}"]
+        assert dirs == [f"sync_dir {TMP_DIR}", f"sync_dir {blob_dir(b)}"]
     finally:
         await store.close()
 

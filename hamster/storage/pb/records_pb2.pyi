@@ -405,7 +405,15 @@ Global___PartRecord: _TypeAlias = PartRecord  # noqa: Y015
 
 @_typing.final
 class StoreInfo(_message.Message):
-    """Metadata key: b"s/info". Written once when the data directory is created."""
+    """Metadata key: b"s/info". Written when the data directory is created, and
+    again when a store of an older format is upgraded. Its format_version is
+    the layout of the data directory (records.STORE_FORMAT_VERSION), not of
+    one record: 1 = blobs renamed into blobs/ before their record is committed,
+    recovery scans every record; 2 = blobs stay in tmp/ until committed,
+    BlobMarkers name what recovery must finish (hamster/storage/recovery.py).
+    A version that knows only 1 refuses a store of 2, whose committed blobs in
+    tmp/ its recovery would delete.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -426,3 +434,30 @@ class StoreInfo(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___StoreInfo: _TypeAlias = StoreInfo  # noqa: Y015
+
+@_typing.final
+class BlobMarker(_message.Message):
+    """What a blob still needs after a committed batch, written in that batch and
+    deleted once it is done and durable (hamster/storage/recovery.py).
+    Metadata key: b"n/" + blob_id: a record points to the blob, which may still
+    be in tmp/ (to be linked into blobs/); b"r/" + blob_id: no record points to
+    the blob any more (to be removed). The key says it all; the value is this
+    message, for later fields.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FORMAT_VERSION_FIELD_NUMBER: _builtins.int
+    format_version: _builtins.int
+    def __init__(
+        self,
+        *,
+        format_version: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["format_version", b"format_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___BlobMarker: _TypeAlias = BlobMarker  # noqa: Y015
