@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypedDict
 
 from hamster.integrity import CHECKSUM_TYPES, COMPOSITE, DIGEST_BYTES, ChecksumValue
@@ -27,7 +27,13 @@ from hamster.storage.pb import records_pb2 as pb
 
 log = logging.getLogger("hamster.storage")
 
-FORMAT_VERSION = 1
+# The newest record layout this version reads (`check_version`).
+FORMAT_VERSION = 2
+# The version records are written with: 1, except an inline object's
+# ObjectRecord (`ObjectInfo.inline_data`), written as 2 so that a version
+# that knows no inline objects refuses it rather than look for blob "".
+WRITE_VERSION = 1
+INLINE_VERSION = 2
 # StoreInfo's format_version: the data directory's layout (records.proto).
 STORE_FORMAT_VERSION = 2
 # The layout before markers (recovery scanned every record).
@@ -107,12 +113,17 @@ class ObjectInfo:
     parts: tuple[PartInfo, ...] = ()
     # The upload whose CompleteMultipartUpload made this object ("" otherwise).
     upload_id: str = ""
+    # An inline object: its bytes, kept in its record (blob_id is then "" and
+    # there are no parts); None for an object whose bytes are in blobs.
+    inline_data: bytes | None = field(default=None, repr=False)
 
     @property
     def blob_ids(self) -> list[str]:
-        """Every blob this object's bytes live in."""
+        """Every blob this object's bytes live in (none for an inline object)."""
         if self.parts:
             return [p.blob_id for p in self.parts]
+        if self.inline_data is not None:
+            return []
         return [self.blob_id]
 
 
@@ -164,7 +175,7 @@ def check_version(version: int, what: str) -> None:
 
 def encode_bucket(info: BucketInfo) -> bytes:
     return pb.BucketRecord(
-        format_version=FORMAT_VERSION,
+        format_version=WRITE_VERSION,
         name=info.name,
         owner=info.owner,
         created_ns=info.created_ns,
@@ -223,8 +234,10 @@ def _standard_headers(rec: pb.ObjectRecord | pb.UploadRecord) -> StandardHeaders
 def encode_object(info: ObjectInfo, *, part_count: int = 0) -> bytes:
     if info.parts:
         part_count = len(info.parts)
+    inline = info.inline_data is not None
+    assert not inline or (not info.blob_id and not info.parts), info.key
     rec = pb.ObjectRecord(
-        format_version=FORMAT_VERSION,
+        format_version=INLINE_VERSION if inline else WRITE_VERSION,
         key=info.key,
         size=info.size,
         etag=info.etag,
@@ -244,6 +257,9 @@ def encode_object(info: ObjectInfo, *, part_count: int = 0) -> bytes:
         ],
         upload_id=info.upload_id,
     )
+    if info.inline_data is not None:
+        rec.inline = True
+        rec.inline_data = info.inline_data
     rec.checksums.extend(_encode_checksums(info.checksum))
     # Optional fields: set only when present, so None round-trips.
     _set_standard_headers(rec, info)
@@ -274,6 +290,7 @@ def decode_object(bucket: str, value: bytes) -> ObjectInfo:
             for p in rec.parts
         ),
         upload_id=rec.upload_id,
+        inline_data=rec.inline_data if rec.inline else None,
     )
 
 
@@ -306,7 +323,7 @@ def _decode_checksum(
 
 def encode_upload(info: UploadInfo) -> bytes:
     rec = pb.UploadRecord(
-        format_version=FORMAT_VERSION,
+        format_version=WRITE_VERSION,
         key=info.key,
         upload_id=info.upload_id,
         initiated_ns=info.initiated_ns,
@@ -337,7 +354,7 @@ def decode_upload(bucket: str, value: bytes) -> UploadInfo:
 
 def encode_part(info: PartInfo) -> bytes:
     return pb.PartRecord(
-        format_version=FORMAT_VERSION,
+        format_version=WRITE_VERSION,
         part_number=info.part_number,
         blob_id=info.blob_id,
         size=info.size,
@@ -367,13 +384,17 @@ BLOB_RECORD_PREFIXES = (OBJECT_PREFIX, PART_PREFIX)
 
 def record_blob_ids(meta_key: bytes, value: bytes) -> list[str]:
     """The ids of the blobs the record stored under `meta_key` points to: an
-    ObjectRecord's blob or its parts' blobs, a PartRecord's blob, none for
-    the other kinds. Refuses a newer format_version (ValueError) exactly as
+    ObjectRecord's blob or its parts' blobs (none for an inline object), a
+    PartRecord's blob, none for the other kinds. Refuses a newer format_version (ValueError) exactly as
     the decode_* functions do, so recovery never guesses at a record it
     cannot read (and removes the blobs it needs)."""
     if meta_key.startswith(OBJECT_PREFIX):
         rec = pb.ObjectRecord.FromString(value)
         check_version(rec.format_version, "ObjectRecord")
+        if rec.inline:
+            if rec.blob_id or rec.parts:
+                raise ValueError(f"ObjectRecord {meta_key!r} is inline and has a blob or parts")
+            return []
         if rec.parts:
             if rec.blob_id:
                 raise ValueError(f"ObjectRecord {meta_key!r} has both a blob and parts")
@@ -420,7 +441,7 @@ def marker_blob_id(meta_key: bytes) -> str:
 
 
 # A marker's value: the key says what; the value is versioned for later fields.
-MARKER_VALUE = pb.BlobMarker(format_version=FORMAT_VERSION).SerializeToString(deterministic=True)
+MARKER_VALUE = pb.BlobMarker(format_version=WRITE_VERSION).SerializeToString(deterministic=True)
 
 
 def check_marker(value: bytes) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -15,6 +16,9 @@ from hamster.storage.records import BucketInfo, ObjectInfo, PartInfo, UploadInfo
 
 GOLDEN_DIR = Path(__file__).resolve().parent.parent / "golden"
 WRITE_MODE = os.environ.get("HAMSTER_WRITE_GOLDEN", "")
+
+# Position-dependent: a misplaced byte shows.
+INLINE_BYTES = bytes.fromhex("c66d0e49422ca2c78fdc31eecdada71ed21cb7956088e5bf99fd2dc0ed6b7a71")
 
 CASES: dict[str, Message] = {
     "bucket_record": pb.BucketRecord(
@@ -148,6 +152,37 @@ CASES: dict[str, Message] = {
             ),
         ],
         upload_id="0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+    ),
+    # An inline object (a small PUT): its bytes in the record, no blob.
+    "object_record_inline": pb.ObjectRecord(
+        format_version=2,
+        key="notes/été.txt",
+        size=32,
+        etag="b66056cd6d86827ccc238674cca3ffd4",
+        last_modified_ns=1_770_000_000_000_000_000,
+        content_type="text/plain",
+        user_metadata=[pb.MetadataEntry(name="origin", value="phone")],
+        checksums=[
+            pb.Checksum(
+                algorithm="CRC64NVME", value=bytes.fromhex("0c3e59f2cfb54a60"), type="FULL_OBJECT"
+            ),
+        ],
+        inline_data=INLINE_BYTES,
+        inline=True,
+    ),
+    # An empty inline object: only `inline` tells it from a blob object.
+    "object_record_inline_empty": pb.ObjectRecord(
+        format_version=2,
+        key="empty",
+        size=0,
+        etag="d41d8cd98f00b204e9800998ecf8427e",
+        last_modified_ns=1_770_000_000_000_000_001,
+        checksums=[
+            pb.Checksum(
+                algorithm="CRC64NVME", value=bytes.fromhex("0000000000000000"), type="FULL_OBJECT"
+            ),
+        ],
+        inline=True,
     ),
     "upload_record": pb.UploadRecord(
         format_version=1,
@@ -286,6 +321,41 @@ def test_golden_decodes_to_value_objects() -> None:
     assert (old.format_version, old.created_ns) == (1, 1_600_000_000_000_000_000)
     assert records.MARKER_VALUE == golden_path("blob_marker").read_bytes()
     records.check_marker(golden_path("blob_marker").read_bytes())
+
+
+def test_inline_goldens_decode_to_value_objects() -> None:
+    info = records.decode_object("bk", golden_path("object_record_inline").read_bytes())
+    assert info == ObjectInfo(
+        bucket="bk",
+        key="notes/été.txt",
+        size=32,
+        etag="b66056cd6d86827ccc238674cca3ffd4",
+        last_modified_ns=1_770_000_000_000_000_000,
+        content_type="text/plain",
+        content_encoding=None,
+        content_disposition=None,
+        content_language=None,
+        cache_control=None,
+        expires=None,
+        user_metadata=(("origin", "phone"),),
+        blob_id="",
+        checksum=ChecksumValue("CRC64NVME", bytes.fromhex("0c3e59f2cfb54a60"), "FULL_OBJECT"),
+        inline_data=INLINE_BYTES,
+    )
+    assert hashlib.sha256(b"inline golden").digest() == INLINE_BYTES
+    assert hashlib.md5(INLINE_BYTES).hexdigest() == info.etag
+    assert info.blob_ids == []
+    assert records.encode_object(info) == golden_path("object_record_inline").read_bytes()
+    empty = records.decode_object("bk", golden_path("object_record_inline_empty").read_bytes())
+    assert (empty.inline_data, empty.size, empty.blob_ids) == (b"", 0, [])
+    assert records.encode_object(empty) == golden_path("object_record_inline_empty").read_bytes()
+    for name in ("object_record_inline", "object_record_inline_empty"):
+        key = records.object_key("bk", "k")
+        assert records.record_blob_ids(key, golden_path(name).read_bytes()) == []
+    # The records from before inline objects are no inline objects.
+    for name in ("object_record", "object_record_minimal", "object_record_checksum"):
+        old = records.decode_object("bk", golden_path(name).read_bytes())
+        assert old.inline_data is None and old.blob_ids == [old.blob_id]
 
 
 def test_unknown_checksums_are_skipped_not_fatal() -> None:

@@ -69,7 +69,8 @@ def test_every_record_of_a_newer_format_is_refused_by_name() -> None:
     for decode, message, name in cases:
         with pytest.raises(ValueError) as e:
             decode(newer(message))  # type: ignore[arg-type]
-        assert str(e.value) == f"{name} has format_version 2, newer than 1"
+        newest = records.FORMAT_VERSION
+        assert str(e.value) == f"{name} has format_version {newest + 1}, newer than {newest}"
     # StoreInfo's version is the data directory's layout (now 2).
     with pytest.raises(ValueError) as e:
         records.decode_store_info(pb.StoreInfo(format_version=3).SerializeToString())
@@ -86,6 +87,17 @@ def test_an_object_record_with_a_blob_and_parts_is_refused() -> None:
     with pytest.raises(ValueError) as e:
         records.record_blob_ids(key, rec.SerializeToString())
     assert str(e.value) == f"ObjectRecord {key!r} has both a blob and parts"
+
+
+@pytest.mark.parametrize("blob", ["a" * 32, ""])
+def test_an_inline_object_record_with_a_blob_or_parts_is_refused(blob: str) -> None:
+    rec = pb.ObjectRecord(format_version=2, key="k", blob_id=blob, inline=True)
+    if not blob:
+        rec.parts.add(part_number=1, blob_id="b" * 32)
+    key = records.object_key("bk", "k")
+    with pytest.raises(ValueError) as e:
+        records.record_blob_ids(key, rec.SerializeToString())
+    assert str(e.value) == f"ObjectRecord {key!r} is inline and has a blob or parts"
 
 
 def test_value_objects_round_trip() -> None:

@@ -5,7 +5,8 @@ Hamster's on-disk records (the values of the metadata store).
 
 Rules of this file:
 - Every top-level record carries `uint32 format_version = 1`, written as
-  the version of the record layout the writer knew (today: 1). A reader
+  the version of the record layout the writer needs the reader to know
+  (today: 1, and 2 for an ObjectRecord of an inline object). A reader
   refuses a record whose format_version is newer than it understands.
   Embedded helper messages (MetadataEntry, Checksum) are versioned by the
   record that contains them.
@@ -144,6 +145,8 @@ class ObjectRecord(_message.Message):
     PART_COUNT_FIELD_NUMBER: _builtins.int
     PARTS_FIELD_NUMBER: _builtins.int
     UPLOAD_ID_FIELD_NUMBER: _builtins.int
+    INLINE_DATA_FIELD_NUMBER: _builtins.int
+    INLINE_FIELD_NUMBER: _builtins.int
     format_version: _builtins.int
     key: _builtins.str
     size: _builtins.int
@@ -164,6 +167,18 @@ class ObjectRecord(_message.Message):
     """The multipart upload whose CompleteMultipartUpload wrote this record
     ("" for a PUT, a copy, and records written before this field): a
     repeated Complete of that upload with the same parts answers success.
+    """
+    inline_data: _builtins.bytes
+    """An inline object (`inline` true): a single PUT or copy small enough
+    (storage/store.py, INLINE_MAX_BYTES) that its bytes are this field,
+    stored in the record itself; blob_id is then empty and there are no
+    parts. Such a record is written with format_version 2, so that a
+    version that does not know inline objects refuses it instead of
+    looking for a blob named "".
+    """
+    inline: _builtins.bool
+    """Set for every inline object, the empty one included (its inline_data
+    is empty like a blob object's).
     """
     @_builtins.property
     def user_metadata(self) -> _containers.RepeatedCompositeFieldContainer[Global___MetadataEntry]:
@@ -197,10 +212,12 @@ class ObjectRecord(_message.Message):
         part_count: _builtins.int = ...,
         parts: _abc.Iterable[Global___PartRef] | None = ...,
         upload_id: _builtins.str = ...,
+        inline_data: _builtins.bytes = ...,
+        inline: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_cache_control", b"_cache_control", "_content_disposition", b"_content_disposition", "_content_encoding", b"_content_encoding", "_content_language", b"_content_language", "_content_type", b"_content_type", "_expires", b"_expires", "cache_control", b"cache_control", "content_disposition", b"content_disposition", "content_encoding", b"content_encoding", "content_language", b"content_language", "content_type", b"content_type", "expires", b"expires"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cache_control", b"_cache_control", "_content_disposition", b"_content_disposition", "_content_encoding", b"_content_encoding", "_content_language", b"_content_language", "_content_type", b"_content_type", "_expires", b"_expires", "blob_id", b"blob_id", "cache_control", b"cache_control", "checksums", b"checksums", "content_disposition", b"content_disposition", "content_encoding", b"content_encoding", "content_language", b"content_language", "content_type", b"content_type", "etag", b"etag", "expires", b"expires", "format_version", b"format_version", "key", b"key", "last_modified_ns", b"last_modified_ns", "part_count", b"part_count", "parts", b"parts", "size", b"size", "upload_id", b"upload_id", "user_metadata", b"user_metadata"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cache_control", b"_cache_control", "_content_disposition", b"_content_disposition", "_content_encoding", b"_content_encoding", "_content_language", b"_content_language", "_content_type", b"_content_type", "_expires", b"_expires", "blob_id", b"blob_id", "cache_control", b"cache_control", "checksums", b"checksums", "content_disposition", b"content_disposition", "content_encoding", b"content_encoding", "content_language", b"content_language", "content_type", b"content_type", "etag", b"etag", "expires", b"expires", "format_version", b"format_version", "inline", b"inline", "inline_data", b"inline_data", "key", b"key", "last_modified_ns", b"last_modified_ns", "part_count", b"part_count", "parts", b"parts", "size", b"size", "upload_id", b"upload_id", "user_metadata", b"user_metadata"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__cache_control: _TypeAlias = _typing.Literal["cache_control"]  # noqa: Y015
     _WhichOneofArgType__cache_control: _TypeAlias = _typing.Literal["_cache_control", b"_cache_control"]  # noqa: Y015
