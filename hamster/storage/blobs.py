@@ -25,6 +25,10 @@ A blob's life (recovery.py has the whole design and what a crash leaves):
 4. `remove`, once the batch that drops the last reference (with the blob's
    removal marker) is durable and the last pin is gone, unlinks the blob's
    names; `settle` fsyncs the directory, and then its markers can go.
+Inline objects: a body of at most `write`'s `inline_max_bytes` (a PUT's or
+a copy's, storage/store.py) is read, hashed and checked the same way and not
+written at all: it goes back to the caller (`WrittenBlob.inline_data`),
+which stores it inside the object's record; it has no life here.
 """
 
 from __future__ import annotations
@@ -79,6 +83,9 @@ class WrittenBlob:
     checksum: bytes | None = None
     # Raw digest of the extra_checksum_algorithm given to `write`, likewise.
     extra_checksum: bytes | None = None
+    # The whole body when it was at most `write`'s inline_max_bytes: then no
+    # file was written (and blob_id is "").
+    inline_data: bytes | None = None
 
 
 def is_blob_id(name: str) -> bool:
@@ -184,6 +191,7 @@ class BlobStore:
         checksum_algorithm: str | None = None,
         expected_checksum: Callable[[], bytes | None] | None = None,
         extra_checksum_algorithm: str | None = None,
+        inline_max_bytes: int = 0,
     ) -> WrittenBlob:
         """Stream `body` into tmp/ as `blob_id`, durably; see the module docstring.
 
@@ -196,6 +204,9 @@ class BlobStore:
           extra_checksum_algorithm: a second algorithm to compute in the same
             pass, unchecked (`WrittenBlob.extra_checksum`; a part of an upload
             that names no algorithm keeps CRC64NVME beside the client's own).
+          inline_max_bytes: a body of at most this many bytes (0: none) is
+            hashed and checked as any other, but not written: it comes back
+            as `WrittenBlob.inline_data`, with blob_id "".
 
         Error handling: IncompleteBody (length differs from content_length),
         EntityTooLarge (over max_size_bytes), BadDigest (content_md5 or
@@ -221,6 +232,7 @@ class BlobStore:
                 checksum_algorithm=checksum_algorithm,
                 expected_checksum=expected_checksum,
                 extra_checksum_algorithm=extra_checksum_algorithm,
+                inline_max_bytes=inline_max_bytes,
             )
         except OSError as exc:
             error = classify(exc, f"blob {step[0]}", step[1])
@@ -244,6 +256,7 @@ class BlobStore:
         checksum_algorithm: str | None,
         expected_checksum: Callable[[], bytes | None] | None,
         extra_checksum_algorithm: str | None,
+        inline_max_bytes: int,
     ) -> WrittenBlob:
         """`write`'s work; sets `step` to what it does on the disk.
 
@@ -264,6 +277,25 @@ class BlobStore:
         hashers = _Hashers(tuple(h.update for h in (md5, hasher, extra) if h is not None))
         sizes = _Sizes(content_length, max_size_bytes)
         first, ended = await self._read_chunk(body, sizes)
+        if ended and 0 < inline_max_bytes and len(first) <= inline_max_bytes:
+            # Small enough to live in its record: checked, and not written.
+            await self.runtime.hash(hashers.update, first)
+            digest, checksum = self._check_digests(
+                sizes,
+                md5=md5,
+                hasher=hasher,
+                content_md5=content_md5,
+                checksum_algorithm=checksum_algorithm,
+                expected_checksum=expected_checksum,
+            )
+            return WrittenBlob(
+                blob_id="",
+                size=sizes.size,
+                md5=digest,
+                checksum=checksum,
+                extra_checksum=extra.digest() if extra is not None else None,
+                inline_data=bytes(first),
+            )
         # The step-by-step path below also takes the planted ignore-fsync-error bug.
         if ended and not self.runtime.broken("ignore-fsync-error"):
             await self.runtime.hash(hashers.update, first)

@@ -385,9 +385,10 @@ BLOB_RECORD_PREFIXES = (OBJECT_PREFIX, PART_PREFIX)
 def record_blob_ids(meta_key: bytes, value: bytes) -> list[str]:
     """The ids of the blobs the record stored under `meta_key` points to: an
     ObjectRecord's blob or its parts' blobs (none for an inline object), a
-    PartRecord's blob, none for the other kinds. Refuses a newer format_version (ValueError) exactly as
-    the decode_* functions do, so recovery never guesses at a record it
-    cannot read (and removes the blobs it needs)."""
+    PartRecord's blob, none for the other kinds. Refuses a newer
+    format_version (ValueError) exactly as the decode_* functions do, so
+    recovery never guesses at a record it cannot read (and removes the blobs
+    it needs)."""
     if meta_key.startswith(OBJECT_PREFIX):
         rec = pb.ObjectRecord.FromString(value)
         check_version(rec.format_version, "ObjectRecord")

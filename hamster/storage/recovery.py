@@ -4,6 +4,9 @@ Run by `Store.open` before serving, with nothing else touching the store.
 Its cost is proportional to what was in flight, not to the size of the
 store: it lists tmp/ and reads the two marker ranges of the metadata, and
 never scans the object records or lists blobs/<xx>/.
+An inline object's record holds its bytes and points to no blob
+(`records.record_blob_ids` names none): it needs nothing from recovery,
+its batch is durable whole or not at all, and it puts no marker.
 
 The design (data directory format 2, records.STORE_FORMAT_VERSION):
 - A new blob is written to tmp/<id>, fsynced, and tmp/ fsynced (blobs.py).

@@ -26,6 +26,7 @@ from hamster.storage.fs import (
     WritableFile,
 )
 from hamster.storage.space import MinFree
+from hamster.storage.store import INLINE_MAX_BYTES
 from tests.api.harness import Harness, error_fields, running_node
 from tests.patterns import pattern
 
@@ -222,7 +223,9 @@ async def test_a_long_burst_is_summed_up_once_a_minute(
     fs.room_bytes = 0
     with caplog.at_level(logging.INFO):
         for attempt in range(7):
-            assert_full(await node.request("PUT", "/bkt/k", body=pattern(1000, attempt)))
+            # Bodies that go to blob files (an inline one writes no file).
+            body = pattern(INLINE_MAX_BYTES + 1000, attempt)
+            assert_full(await node.request("PUT", "/bkt/k", body=body))
             await trio.sleep(25)  # mock time: 7 refusals over 150 s
     lines = [r.getMessage() for r in caplog.records if "disk" in r.getMessage()]
     assert len(lines) == 3, lines

@@ -17,6 +17,7 @@ from botocore.exceptions import FlexibleChecksumError
 
 from hamster import integrity
 from hamster.s3 import checksums
+from hamster.storage.store import INLINE_MAX_BYTES
 from tests.daemon import Daemon
 from tests.e2e.conftest import ALICE, make_client, nothing_stored
 from tests.e2e.rawhttp import connect, read_response, request_bytes, s3_error_code, sign
@@ -141,7 +142,9 @@ def test_checksum_only_when_asked_and_not_for_a_range(daemon: Daemon, bucket: st
 def test_botocore_validates_what_get_returns(daemon: Daemon, s3: Any, bucket: str) -> None:
     """Corrupt the blob on disk behind the daemon's back: botocore, checking the
     returned checksum, refuses the bytes."""
-    body = b"checksummed bytes, soon corrupted " * 100
+    # Above the inline threshold: its bytes are in a blob file, not its record.
+    body = b"checksummed bytes, soon corrupted " * 600
+    assert len(body) > INLINE_MAX_BYTES
     s3.put_object(Bucket=bucket, Key="k", Body=body, ChecksumAlgorithm="CRC32C")
     blobs = [p for p in (daemon.data_dir / "blobs").rglob("*") if p.is_file()]
     (blob,) = [p for p in blobs if p.read_bytes() == body]

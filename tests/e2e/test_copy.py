@@ -506,7 +506,8 @@ def test_sources_over_5_gib_are_refused(tmp_path: Path) -> None:
     small = body_of(1000, "huge")
 
     async def fabricate() -> None:
-        store = await Store.open(str(data_dir), Runtime())
+        # A blob object (not inline), whose record can say any size.
+        store = await Store.open(str(data_dir), Runtime(), inline_max_bytes=0)
         try:
             await store.create_bucket("huge", ALICE[0], "us-east-1")
             info = await store.put_object(PutRequest(bucket="huge", key="big"), BytesBody(small))

@@ -44,6 +44,19 @@ def runtime() -> Runtime:
 
 @pytest.fixture
 async def store(tmp_path: Path, runtime: Runtime) -> AsyncIterator[Store]:
+    """A store that keeps every object in blob files, small ones included
+    (inline_max_bytes=0): the tests of blob lifetimes, written before inline
+    objects, use it; `inline_store` is the store as `hamster serve` opens it."""
+    s = await Store.open(str(tmp_path / "data"), runtime, inline_max_bytes=0)
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+@pytest.fixture
+async def inline_store(tmp_path: Path, runtime: Runtime) -> AsyncIterator[Store]:
+    """A store with the default inline threshold (store.INLINE_MAX_BYTES)."""
     s = await Store.open(str(tmp_path / "data"), runtime)
     try:
         yield s

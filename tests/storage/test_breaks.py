@@ -47,7 +47,7 @@ async def open_store(
     (data_dir / "meta").mkdir(parents=True)
     recording = RecordingFS(fs if fs is not None else RealFileSystem(str(data_dir)), log)
     meta = RecordingMeta(await LevelDBMetaStore.open(str(data_dir / "meta")), log)
-    return await Store.open(str(data_dir), rt, fs=recording, meta=meta)
+    return await Store.open(str(data_dir), rt, fs=recording, meta=meta, inline_max_bytes=0)
 
 
 async def overwrite(data_dir: Path, *breaks: str) -> tuple[list[str], str, str]:

@@ -181,7 +181,7 @@ async def overwriting_store(data_dir: Path, key: str) -> tuple[Store, Overwritin
     (data_dir / "meta").mkdir(parents=True)
     inner = await LevelDBMetaStore.open(str(data_dir / "meta"))
     meta = OverwritingMeta(inner, records.object_key("bk", key), b"", nth=2)
-    store = await Store.open(str(data_dir), make_runtime(), meta=meta)
+    store = await Store.open(str(data_dir), make_runtime(), meta=meta, inline_max_bytes=0)
     await store.create_bucket("bk", OWNER, "us-east-1")
     return store, meta
 
@@ -249,7 +249,7 @@ async def test_destination_written_during_the_copy_fails_its_condition_at_commit
 
 
 async def test_damaged_source_is_not_copied(tmp_path: Path) -> None:
-    store = await Store.open(str(tmp_path / "d"), make_runtime())
+    store = await Store.open(str(tmp_path / "d"), make_runtime(), inline_max_bytes=0)
     try:
         await store.create_bucket("bk", OWNER, "us-east-1")
         body = data(200_000, "damaged")
@@ -378,7 +378,7 @@ async def test_cancelled_copy_still_releases_its_source(tmp_path: Path) -> None:
     copy lets go, and the half-written copy leaves nothing."""
     data_dir = tmp_path / "d"
     fs = GatedWriteFS(str(data_dir))
-    store = await Store.open(str(data_dir), make_runtime(), fs=fs)
+    store = await Store.open(str(data_dir), make_runtime(), fs=fs, inline_max_bytes=0)
     try:
         await store.create_bucket("bk", OWNER, "us-east-1")
         old = await put(store, "src", data(3_000_000, "old"))
@@ -429,7 +429,9 @@ async def test_a_source_blob_that_cannot_be_removed_does_not_fail_the_committed_
 
     data_dir = tmp_path / "d"
     fs = FailingRemoveFS(str(data_dir))
-    store = await Store.open(str(data_dir), make_runtime(), fs=fs, min_part_bytes=8)
+    store = await Store.open(
+        str(data_dir), make_runtime(), fs=fs, min_part_bytes=8, inline_max_bytes=0
+    )
     try:
         await store.create_bucket("bk", OWNER, "us-east-1")
         upload = await create(store, "mp")
@@ -450,7 +452,7 @@ async def test_a_source_blob_that_cannot_be_removed_does_not_fail_the_committed_
         assert files_under(data_dir, "blobs") == sorted([source.blob_ids[0], info.blob_id])
     finally:
         await store.close()
-    reopened = await Store.open(str(data_dir), make_runtime())
+    reopened = await Store.open(str(data_dir), make_runtime(), inline_max_bytes=0)
     try:
         assert reopened.recovery.orphans_removed == 1
         assert files_under(data_dir, "blobs") == [info.blob_id]

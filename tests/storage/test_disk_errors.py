@@ -583,7 +583,7 @@ async def open_fault_store(
     runtime = runtime if runtime is not None else manual_runtime()[1]
     meta = await LevelDBMetaStore.open(str(data_dir / "meta"))
     store = await Store.open(
-        str(data_dir), runtime, fs=fs, meta=meta, min_part_bytes=MIN_PART, **kw
+        str(data_dir), runtime, fs=fs, meta=meta, min_part_bytes=MIN_PART, **kw, inline_max_bytes=0
     )
     await store.create_bucket("bk", OWNER, "us-east-1")
     return fs, store

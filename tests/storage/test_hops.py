@@ -33,7 +33,7 @@ class CountingOffload:
 async def test_a_small_put_takes_six_hops_and_a_small_get_one(tmp_path: Path) -> None:
     offload = CountingOffload()
     runtime = Runtime(clock=FixedClock(), entropy=CountingEntropy(), offload=offload)
-    store = await Store.open(str(tmp_path / "d"), runtime)
+    store = await Store.open(str(tmp_path / "d"), runtime, inline_max_bytes=0)
     try:
         await store.create_bucket("bk", "owner", "us-east-1")
         first = await store.put_object(
@@ -60,5 +60,38 @@ async def test_a_small_put_takes_six_hops_and_a_small_get_one(tmp_path: Path) ->
         async with await store.open_object("bk", "first") as reader:
             assert b"".join([c async for c in reader.stream(0, reader.info.size)]) == data
         assert offload.hops == ["RealFileSystem"], offload.hops  # open, read and close in one
+    finally:
+        await store.close()
+
+
+async def test_an_inline_put_takes_one_hop_and_its_get_none(tmp_path: Path) -> None:
+    offload = CountingOffload()
+    runtime = Runtime(clock=FixedClock(), entropy=CountingEntropy(), offload=offload)
+    store = await Store.open(str(tmp_path / "d"), runtime)
+    try:
+        await store.create_bucket("bk", "owner", "us-east-1")
+        big = pattern(store.inline_max_bytes + 1, "big")
+        first = await store.put_object(PutRequest(bucket="bk", key="k"), BytesBody(big))
+        assert first.inline_data is None
+        offload.hops.clear()
+        data = pattern(4096, "k")
+        info = await store.put_object(PutRequest(bucket="bk", key="k"), BytesBody(data))
+        assert info.inline_data == data and info.blob_id == ""
+        # The record's synced batch, with the bytes in it; then what the
+        # blob it replaced owes: its removal and the fsync of its directory.
+        # No blob file written, no fsync of one.
+        assert offload.hops == ["LevelDBMetaStore", "RealFileSystem", "_fsync_dir"], offload.hops
+        offload.hops.clear()
+        again = pattern(4096, "again")
+        await store.put_object(PutRequest(bucket="bk", key="k"), BytesBody(again))
+        # An inline object owes nothing (the batch also drops the removal
+        # marker the last overwrite left).
+        assert offload.hops == ["LevelDBMetaStore"], offload.hops
+        offload.hops.clear()
+        async with await store.open_object("bk", "k") as reader:
+            assert b"".join([c async for c in reader.stream(0, reader.info.size)]) == again
+            assert b"".join([c async for c in reader.stream(100, 900)]) == again[100:1000]
+        await store.head_object("bk", "k")
+        assert offload.hops == []  # served from the record
     finally:
         await store.close()

@@ -45,7 +45,9 @@ def if_match(etag: str) -> WriteConditions:
 
 @pytest.fixture
 async def mp(tmp_path: Path, runtime: Runtime) -> AsyncIterator[Store]:
-    s = await Store.open(str(tmp_path / "data"), runtime, min_part_bytes=MIN_PART)
+    s = await Store.open(
+        str(tmp_path / "data"), runtime, min_part_bytes=MIN_PART, inline_max_bytes=0
+    )
     await s.create_bucket("bk", OWNER, "us-east-1")
     try:
         yield s
@@ -66,7 +68,11 @@ async def part(
         kw["checksum_algorithm"] = algorithm
         kw["checksum_expected"] = integrity.compute(algorithm, data)
     req = PartRequest(
-        bucket="bk", key=upload.key, upload_id=upload.upload_id, part_number=number, **kw  # type: ignore[arg-type]
+        bucket="bk",
+        key=upload.key,
+        upload_id=upload.upload_id,
+        part_number=number,
+        **kw,  # type: ignore[arg-type]
     )
     info, _answer = await store.uploads.upload_part(req, BytesBody(data))
     return info
@@ -176,7 +182,10 @@ def test_reads_match_the_concatenation(
 
     async def run() -> None:
         store = await Store.open(
-            str(tmp_path_factory.mktemp("hyp")), make_runtime(), min_part_bytes=MIN_PART
+            str(tmp_path_factory.mktemp("hyp")),
+            make_runtime(),
+            min_part_bytes=MIN_PART,
+            inline_max_bytes=0,
         )
         try:
             await store.create_bucket("bk", OWNER, "us-east-1")
@@ -268,13 +277,9 @@ async def test_whole_object_checksum_on_complete(mp: Store) -> None:
     parts = [await part(mp, upload, i + 1, d) for i, d in enumerate(PIECES)]
     wrong = ChecksumValue("CRC32C", b"\x00\x00\x00\x01").b64
     assert (
-        await code_of(complete(mp, upload, parts, checksum_value=("CRC32C", wrong)))
-        == "BadDigest"
+        await code_of(complete(mp, upload, parts, checksum_value=("CRC32C", wrong))) == "BadDigest"
     )
-    assert (
-        await code_of(complete(mp, upload, parts, checksum_type="COMPOSITE"))
-        == "InvalidRequest"
-    )
+    assert await code_of(complete(mp, upload, parts, checksum_type="COMPOSITE")) == "InvalidRequest"
     assert await code_of(complete(mp, upload, parts, object_size=1)) == "InvalidRequest"
     right = ChecksumValue("CRC32C", integrity.compute("CRC32C", DATA)).b64
     info = await complete(
@@ -532,7 +537,7 @@ async def test_the_full_cross_check_keeps_live_part_blobs(tmp_path: Path, runtim
     """`recover_by_scan` (a format-1 store's last recovery, and fsck's check):
     an orphan no start finds any more is removed, every part blob is kept."""
     data_dir = str(tmp_path / "d")
-    store = await Store.open(data_dir, runtime, min_part_bytes=MIN_PART)
+    store = await Store.open(data_dir, runtime, min_part_bytes=MIN_PART, inline_max_bytes=0)
     await store.create_bucket("bk", OWNER, "us-east-1")
     obj = await three_part_object(store, "done")
     upload = await create(store, "open")
@@ -542,7 +547,7 @@ async def test_the_full_cross_check_keeps_live_part_blobs(tmp_path: Path, runtim
     (tmp_path / "d" / "blobs" / "ab").mkdir(exist_ok=True)
     (tmp_path / "d" / blob_path(orphan)).write_bytes(b"crashed before commit")
 
-    store = await Store.open(data_dir, runtime, min_part_bytes=MIN_PART)
+    store = await Store.open(data_dir, runtime, min_part_bytes=MIN_PART, inline_max_bytes=0)
     try:
         assert store.recovery.orphans_removed == 0  # a start does not look for it
         report = await recover_by_scan(store.fs, store.meta)
@@ -563,7 +568,7 @@ async def test_the_full_cross_check_reports_a_missing_part_and_it_is_never_serve
     tmp_path: Path, runtime: Runtime, caplog: pytest.LogCaptureFixture
 ) -> None:
     data_dir = str(tmp_path / "d")
-    store = await Store.open(data_dir, runtime, min_part_bytes=MIN_PART)
+    store = await Store.open(data_dir, runtime, min_part_bytes=MIN_PART, inline_max_bytes=0)
     await store.create_bucket("bk", OWNER, "us-east-1")
     obj = await three_part_object(store, "k")
     upload = await create(store, "open")
@@ -572,7 +577,7 @@ async def test_the_full_cross_check_reports_a_missing_part_and_it_is_never_serve
     (tmp_path / "d" / blob_path(obj.parts[1].blob_id)).unlink()
     (tmp_path / "d" / blob_path(live.blob_id)).unlink()
 
-    store = await Store.open(data_dir, runtime, min_part_bytes=MIN_PART)
+    store = await Store.open(data_dir, runtime, min_part_bytes=MIN_PART, inline_max_bytes=0)
     try:
         with caplog.at_level(logging.ERROR, logger="hamster.storage"):
             report = await recover_by_scan(store.fs, store.meta)

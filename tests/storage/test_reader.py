@@ -68,7 +68,11 @@ async def store(tmp_path: Path, runtime: Runtime) -> AsyncIterator[Store]:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     s = await Store.open(
-        str(data_dir), runtime, fs=CountingFS(str(data_dir)), min_part_bytes=MIN_PART
+        str(data_dir),
+        runtime,
+        fs=CountingFS(str(data_dir)),
+        min_part_bytes=MIN_PART,
+        inline_max_bytes=0,
     )
     await s.create_bucket("bk", OWNER, "us-east-1")
     try:

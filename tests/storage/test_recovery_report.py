@@ -23,7 +23,7 @@ from .test_write_order import RecordingFS
 
 async def populated(data_dir: Path, runtime: Runtime, keys: tuple[str, ...]) -> dict[str, str]:
     """A store with one object per key, closed; returns key -> blob id."""
-    store = await Store.open(str(data_dir), runtime)
+    store = await Store.open(str(data_dir), runtime, inline_max_bytes=0)
     await store.create_bucket("bk", "owner", "us-east-1")
     ids = {}
     for key in keys:
@@ -65,7 +65,7 @@ async def test_recovery_counts_and_says_what_it_did(
     (data_dir / blob_path(ids["lost"])).unlink()
 
     with caplog.at_level(logging.WARNING, logger="hamster.storage"):
-        store = await Store.open(str(data_dir), runtime)
+        store = await Store.open(str(data_dir), runtime, inline_max_bytes=0)
     try:
         report = store.recovery
         assert (report.tmp_removed, report.orphans_removed, report.blobs_kept) == (2, 4, 1)
@@ -104,7 +104,7 @@ async def test_recovery_reports_any_one_kind_of_leftover(
         (data_dir / "blobs" / "ef").mkdir()
         (data_dir / blob_path(orphan)).write_bytes(b"orphan")
     with caplog.at_level(logging.WARNING, logger="hamster.storage"):
-        store = await Store.open(str(data_dir), runtime)
+        store = await Store.open(str(data_dir), runtime, inline_max_bytes=0)
     await store.close()
     counts = (1, 0) if left == "tmp" else (0, 1)
     assert messages(caplog) == [
@@ -123,7 +123,7 @@ async def test_a_clean_store_recovers_silently(
     data_dir = tmp_path / "d"
     await populated(data_dir, runtime, ("k1", "k2"))
     with caplog.at_level(logging.DEBUG, logger="hamster.storage"):
-        store = await Store.open(str(data_dir), runtime)
+        store = await Store.open(str(data_dir), runtime, inline_max_bytes=0)
     await store.close()
     assert messages(caplog) == [UPGRADED]
     assert (store.recovery.tmp_removed, store.recovery.orphans_removed) == (0, 0)
@@ -152,7 +152,7 @@ async def test_an_entry_gone_before_its_removal_is_no_error(
     ids = await populated(data_dir, runtime, ("k",))
     sub = ids["k"][:2]
     fs = PhantomFS(data_dir, {"tmp": "c" * 32, f"blobs/{sub}": sub + "9" * 30})
-    store = await Store.open(str(data_dir), runtime, fs=fs)
+    store = await Store.open(str(data_dir), runtime, fs=fs, inline_max_bytes=0)
     try:
         assert (store.recovery.tmp_removed, store.recovery.orphans_removed) == (1, 1)
         async with await store.open_object("bk", "k") as reader:

@@ -368,11 +368,11 @@ async def test_iter_objects_order_prefix_start_after(bk: Store) -> None:
 
 async def test_reopen_keeps_objects(tmp_path: Path, runtime: Runtime) -> None:
     data_dir = str(tmp_path / "d")
-    store = await Store.open(data_dir, runtime)
+    store = await Store.open(data_dir, runtime, inline_max_bytes=0)
     await store.create_bucket("bk", OWNER, "us-east-1")
     info = await put(store, "k", b"persist")
     await store.close()
-    store = await Store.open(data_dir, runtime)
+    store = await Store.open(data_dir, runtime, inline_max_bytes=0)
     try:
         assert await store.head_object("bk", "k") == info
         assert await read_all(store, "bk", "k") == b"persist"

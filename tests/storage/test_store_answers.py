@@ -94,7 +94,9 @@ def object_info(key: str) -> ObjectInfo:
 
 @pytest.fixture
 async def store(tmp_path: Path, runtime: Runtime) -> AsyncIterator[Store]:
-    s = await Store.open(str(tmp_path / "data"), runtime, min_part_bytes=MIN_PART)
+    s = await Store.open(
+        str(tmp_path / "data"), runtime, min_part_bytes=MIN_PART, inline_max_bytes=0
+    )
     await s.create_bucket("bk", OWNER, "us-east-1")
     try:
         yield s
@@ -162,7 +164,7 @@ async def test_delete_bucket_reads_one_object_record_to_refuse(
 ) -> None:
     """A bucket of many objects is not scanned whole to find it is not empty."""
     meta = CountingMeta(None)
-    store = await Store.open(str(tmp_path / "d"), runtime)
+    store = await Store.open(str(tmp_path / "d"), runtime, inline_max_bytes=0)
     meta.inner = store.core.meta
     store.core.meta = meta
     try:
@@ -410,7 +412,7 @@ async def test_put_with_a_header_checksum_takes_no_trailer(store: Store) -> None
 
 async def test_store_open_lays_out_the_data_directory(tmp_path: Path, runtime: Runtime) -> None:
     data_dir = tmp_path / "fresh"
-    store = await Store.open(str(data_dir), runtime)
+    store = await Store.open(str(data_dir), runtime, inline_max_bytes=0)
     try:
         assert store.runtime is runtime
         assert sorted(os.listdir(data_dir)) == ["blobs", "meta", "tmp"]
@@ -422,7 +424,7 @@ async def test_store_open_lays_out_the_data_directory(tmp_path: Path, runtime: R
     finally:
         await store.close()
     # Reopened: the same creation time.
-    store = await Store.open(str(data_dir), runtime)
+    store = await Store.open(str(data_dir), runtime, inline_max_bytes=0)
     try:
         info = await store.meta.get(records.STORE_INFO_KEY)
         assert info is not None and records.decode_store_info(info).created_ns == created
@@ -452,13 +454,13 @@ async def test_store_open_cancelled_in_recovery_closes_its_metadata(
         async with trio.open_nursery() as nursery:
 
             async def open_it() -> None:
-                await Store.open(str(data_dir), runtime, fs=fs, meta=meta)
+                await Store.open(str(data_dir), runtime, fs=fs, meta=meta, inline_max_bytes=0)
 
             nursery.start_soon(open_it)
             await entered.wait()
             scope.cancel()
     assert meta.closed
-    store = await Store.open(str(data_dir), runtime)
+    store = await Store.open(str(data_dir), runtime, inline_max_bytes=0)
     await store.close()
 
 
@@ -496,7 +498,10 @@ async def test_open_object_that_fails_otherwise_unpins(tmp_path: Path, runtime: 
             return await self.inner.open_read(path)
 
     store = await Store.open(
-        str(data_dir), runtime, fs=FailingOpen(RealFileSystem(str(data_dir)), [])
+        str(data_dir),
+        runtime,
+        fs=FailingOpen(RealFileSystem(str(data_dir)), []),
+        inline_max_bytes=0,
     )
     try:
         await store.create_bucket("bk", OWNER, "us-east-1")
@@ -598,7 +603,7 @@ async def test_iter_objects_reads_few_records_first_then_more(
                 limits.append(limit)
             return self.inner.scan(prefix, start_after, limit)
 
-    store = await Store.open(str(tmp_path / "d"), runtime)
+    store = await Store.open(str(tmp_path / "d"), runtime, inline_max_bytes=0)
     store.meta = Limits(store.meta)
     store.core.meta = store.meta
     try:
@@ -722,7 +727,7 @@ async def test_require_bucket(store: Store) -> None:
 async def test_a_store_without_a_part_minimum_takes_one_byte_parts(
     tmp_path: Path, runtime: Runtime
 ) -> None:
-    s = await Store.open(str(tmp_path / "nomin"), runtime, min_part_bytes=0)
+    s = await Store.open(str(tmp_path / "nomin"), runtime, min_part_bytes=0, inline_max_bytes=0)
     try:
         await s.create_bucket("bk", OWNER, "us-east-1")
         upload = await s.uploads.create(NewUpload("bk", "mp", OWNER))

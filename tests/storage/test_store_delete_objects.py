@@ -48,7 +48,9 @@ async def exists(store: Store, key: str) -> bool:
 
 @pytest.fixture
 async def bk(tmp_path: Path, runtime: Runtime) -> AsyncIterator[Store]:
-    s = await Store.open(str(tmp_path / "data"), runtime, min_part_bytes=MIN_PART)
+    s = await Store.open(
+        str(tmp_path / "data"), runtime, min_part_bytes=MIN_PART, inline_max_bytes=0
+    )
     await s.create_bucket("bk", OWNER, "us-east-1")
     try:
         yield s

@@ -6,6 +6,7 @@ import hashlib
 import os
 import tempfile
 
+import pytest
 import trio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,7 +15,7 @@ from hamster.s3.errors import S3Error
 from hamster.storage import PutRequest, Store
 from hamster.storage.copy import CopyRequest, NewMetadata
 from hamster.storage.records import StandardHeaders
-from hamster.storage.store import DeleteTarget
+from hamster.storage.store import INLINE_MAX_BYTES, DeleteTarget
 
 from .bodies import BytesBody
 from .conftest import make_runtime
@@ -48,6 +49,8 @@ OPS = st.lists(
 
 
 async def check(store: Store, model: dict[str, bytes]) -> None:
+    """The store holds exactly `model`; an object is inline (no blob file)
+    exactly when it is no larger than the store's inline threshold."""
     listed = [o async for o in store.iter_objects("bk")]
     assert [o.key for o in listed] == sorted(model, key=lambda k: k.encode())
     for info in listed:
@@ -57,12 +60,17 @@ async def check(store: Store, model: dict[str, bytes]) -> None:
         assert info.etag == hashlib.md5(data).hexdigest()
     root: str = store.fs.root  # type: ignore[attr-defined]
     blob_files = [f for _dir, _subdirs, files in os.walk(root + "/blobs") for f in files]
-    assert len(blob_files) == len(model)
+    inline_max = store.inline_max_bytes
+    assert len(blob_files) == sum(
+        1 for v in model.values() if inline_max == 0 or len(v) > inline_max
+    )
+    for info in listed:
+        assert (info.inline_data is not None) == (0 < inline_max and info.size <= inline_max)
 
 
-async def run_ops(data_dir: str, ops: list[Op]) -> None:
+async def run_ops(data_dir: str, ops: list[Op], inline_max: int) -> None:
     runtime = make_runtime()
-    store = await Store.open(data_dir, runtime)
+    store = await Store.open(data_dir, runtime, inline_max_bytes=inline_max)
     await store.create_bucket("bk", "o", "us-east-1")
     model: dict[str, bytes] = {}
     try:
@@ -98,7 +106,7 @@ async def run_ops(data_dir: str, ops: list[Op]) -> None:
                     model[dst] = model[key]
             else:
                 await store.close()
-                store = await Store.open(data_dir, runtime)
+                store = await Store.open(data_dir, runtime, inline_max_bytes=inline_max)
                 assert store.recovery.missing == []
                 assert store.recovery.orphans_removed == 0
             await check(store, model)
@@ -106,8 +114,11 @@ async def run_ops(data_dir: str, ops: list[Op]) -> None:
         await store.close()
 
 
+# Bodies are 0-64 bytes: every object in a blob, objects of up to 32 bytes
+# inline and the others in blobs (copies from one kind to the other), all inline.
+@pytest.mark.parametrize("inline_max", [0, 32, INLINE_MAX_BYTES])
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(OPS)
-def test_store_matches_model(ops: list[Op]) -> None:
+@given(ops=OPS)
+def test_store_matches_model(ops: list[Op], inline_max: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        trio.run(run_ops, os.path.join(tmp, "d"), ops)
+        trio.run(run_ops, os.path.join(tmp, "d"), ops, inline_max)

@@ -126,7 +126,9 @@ async def open_recorded(data_dir: Path, log: list[str], **kw: Any) -> Store:
     (data_dir / "meta").mkdir(parents=True)
     fs = RecordingFS(RealFileSystem(str(data_dir)), log)
     meta = RecordingMeta(await LevelDBMetaStore.open(str(data_dir / "meta")), log)
-    return await Store.open(str(data_dir), make_runtime(), fs=fs, meta=meta, **kw)
+    return await Store.open(
+        str(data_dir), make_runtime(), fs=fs, meta=meta, **kw, inline_max_bytes=0
+    )
 
 
 async def test_put_is_durable_before_commit_and_old_blob_goes_after(tmp_path: Path) -> None:
@@ -222,15 +224,15 @@ async def test_a_blob_directory_a_killed_process_left_unsynced_is_synced_at_open
         disk, meta = SimDisk(random.Random(seed)), SimMetaDisk(random.Random(seed))
         runtime = make_runtime()  # counter ids: every blob goes to blobs/00
         killed = disk.mount()
-        await Store.open("", runtime, fs=killed, meta=meta.open())
+        await Store.open("", runtime, fs=killed, meta=meta.open(), inline_max_bytes=0)
         await killed.makedirs(f"{BLOBS_DIR}/00")  # ...and the process is killed
-        store = await Store.open("", runtime, fs=disk.mount(), meta=meta.open())
+        store = await Store.open("", runtime, fs=disk.mount(), meta=meta.open(), inline_max_bytes=0)
         await store.create_bucket("bk", "o", "us-east-1")
         info = await store.put_object(PutRequest(bucket="bk", key="k"), BytesBody(body))
         assert blob_dir(info.blob_id) == f"{BLOBS_DIR}/00"
         disk.crash()  # power loss after the PUT was acknowledged
         meta.crash()
-        store = await Store.open("", runtime, fs=disk.mount(), meta=meta.open())
+        store = await Store.open("", runtime, fs=disk.mount(), meta=meta.open(), inline_max_bytes=0)
         try:
             assert store.recovery.missing == [], f"seed {seed}: the acknowledged blob is gone"
             async with await store.open_object("bk", "k") as reader:
