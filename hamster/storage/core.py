@@ -255,7 +255,9 @@ class Core:
     # --- committing ----------------------------------------------------------
 
     @contextlib.asynccontextmanager
-    async def transaction(self, *, new_blobs: Iterable[str] = ()) -> AsyncIterator[Batch]:
+    async def transaction(
+        self, *, new_blobs: Iterable[str] = (), inline: bool = False
+    ) -> AsyncIterator[Batch]:
         """Check and commit under the commit lock; see the module docstring.
 
         The body runs under the lock: it makes its checks (raising the
@@ -273,15 +275,20 @@ class Core:
             once durable, they are queued for placement; removed if the
             transaction fails before its batch joins a group (including
             while waiting for the lock), never once it has.
+          inline: the batch holds an inline object's bytes (committed like
+            any other; only the planted inline-unsynced bug looks at it).
         """
         new_blobs = list(new_blobs)
         batch = Batch()
         group: _Group | None = None
         # Planted bugs for the simulator (hamster.runtime.BREAKS): the old
         # blobs go before the batch that unreferences them is written
-        # (delete-before-swap); the batch is not synced (ack-before-sync).
+        # (delete-before-swap); the batch is not synced (ack-before-sync), or
+        # not when it holds an inline object (inline-unsynced).
         discard_first = self.runtime.broken("delete-before-swap")
         sync = not self.runtime.broken("ack-before-sync")
+        if inline and self.runtime.broken("inline-unsynced"):
+            sync = False
         try:
             async with self.commit_lock:
                 if self.failed is not None:

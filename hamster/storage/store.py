@@ -606,7 +606,8 @@ class Store:
         blob. An inline PUT is thus one synced metadata write, nothing else."""
         core = self.core
         assert not info.parts
-        async with core.transaction(new_blobs=info.blob_ids) as batch:
+        inline = info.inline_data is not None
+        async with core.transaction(new_blobs=info.blob_ids, inline=inline) as batch:
             await core.require_bucket(info.bucket)
             old = await core.get_object(info.bucket, info.key)
             check_write_conditions(conditions, _etag(old), key=info.key)
@@ -711,7 +712,7 @@ class Store:
         """A copy onto itself, record only; None (nothing written) if the
         object is no longer the one `source` describes."""
         core = self.core
-        async with core.transaction() as batch:
+        async with core.transaction(inline=source.inline_data is not None) as batch:
             await core.require_bucket(req.bucket)
             current = await core.get_object(req.bucket, req.key)
             check_write_conditions(req.conditions, _etag(current), key=req.key)

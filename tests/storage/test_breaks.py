@@ -78,6 +78,7 @@ def test_known_switches() -> None:
         "recovery-drops-placed",
         "unlink-tmp-before-sync",
         "unrecorded-removal",
+        "inline-unsynced",
     )
     assert Runtime().breaks == frozenset()
     everything = Runtime(breaks=frozenset(BREAKS))
@@ -203,6 +204,34 @@ async def test_skip_dir_fsync_of_a_new_blob_directory(tmp_path: Path) -> None:
             await store.close()
         syncs = [e.split(" ", 1)[1] for e in log if e.startswith("sync_dir")]
         assert [s for s in syncs if s != blob_dir(info.blob_id)] == expected
+
+
+async def test_inline_unsynced(tmp_path: Path) -> None:
+    """An inline object's batch is written without sync under the switch;
+    a blob object's still with it."""
+    for breaks in ((), ("inline-unsynced",)):
+        log: list[str] = []
+        data_dir = tmp_path / f"d{len(breaks)}"
+        (data_dir / "meta").mkdir(parents=True)
+        meta = RecordingMeta(await LevelDBMetaStore.open(str(data_dir / "meta")), log)
+        store = await Store.open(str(data_dir), runtime(*breaks), meta=meta)
+        try:
+            await store.create_bucket("bk", "owner", "us-east-1")
+            log.clear()
+            small = await store.put_object(
+                PutRequest(bucket="bk", key="small"), BytesBody(data("small", 1000))
+            )
+            big = await store.put_object(
+                PutRequest(bucket="bk", key="big"),
+                BytesBody(data("big", store.inline_max_bytes + 1)),
+            )
+        finally:
+            await store.close()
+        assert (small.inline_data is not None, big.inline_data) == (True, None)
+        inline_sync = "nosync" if breaks else "sync"
+        # (The blob PUT's batch also holds its placing marker.)
+        assert log[0] == f"meta {inline_sync} b'o/bk\\x00small'"
+        assert log[1].startswith("meta sync b'o/bk\\x00big,n/"), log
 
 
 async def test_delete_before_swap(tmp_path: Path) -> None:

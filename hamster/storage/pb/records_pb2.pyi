@@ -6,7 +6,8 @@ Hamster's on-disk records (the values of the metadata store).
 Rules of this file:
 - Every top-level record carries `uint32 format_version = 1`, written as
   the version of the record layout the writer needs the reader to know
-  (today: 1, and 2 for an ObjectRecord of an inline object). A reader
+  (today: 1, and 2 for an ObjectRecord of an inline object; StoreInfo's
+  is the data directory's layout, below). A reader
   refuses a record whose format_version is newer than it understands.
   Embedded helper messages (MetadataEntry, Checksum) are versioned by the
   record that contains them.
