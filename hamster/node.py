@@ -36,7 +36,7 @@ from hamster.storage.fs import FileSystem, RealFileSystem
 from hamster.storage.meta import LevelDBMetaStore, MetaStore
 from hamster.storage.parts import MIN_PART_BYTES
 from hamster.storage.space import DEFAULT_MIN_FREE, MinFree
-from hamster.storage.store import META_DIR, Store
+from hamster.storage.store import INLINE_MAX_BYTES, META_DIR, Store
 
 __all__ = ["Node", "open_local_storage", "open_node"]
 
@@ -80,6 +80,7 @@ async def open_node(
     min_part_bytes: int = MIN_PART_BYTES,
     ssl_context: ssl.SSLContext | None = None,
     min_free: MinFree = DEFAULT_MIN_FREE,
+    inline_max_bytes: int = INLINE_MAX_BYTES,
 ) -> Node:
     """Open the store on `fs` and `meta` (recovery runs: `Store.open`) and
     build the application and the server on it; nothing is served yet.
@@ -94,9 +95,16 @@ async def open_node(
       min_part_bytes: the smallest multipart part but the last.
       ssl_context: serve TLS on every connection (`hamster serve --tls-*`).
       min_free: the free space new writes must leave (`hamster serve --min-free`).
+      inline_max_bytes: the largest object stored inside its record (tests).
     """
     store = await Store.open(
-        data_dir, runtime, fs=fs, meta=meta, min_part_bytes=min_part_bytes, min_free=min_free
+        data_dir,
+        runtime,
+        fs=fs,
+        meta=meta,
+        min_part_bytes=min_part_bytes,
+        min_free=min_free,
+        inline_max_bytes=inline_max_bytes,
     )
     app = S3App(store=store, users=users, runtime=runtime, region=region, domains=domains)
     server = Server(app, limits, ssl_context=ssl_context)

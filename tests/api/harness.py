@@ -40,6 +40,7 @@ from hamster.runtime import InlineOffload, Offload, Runtime
 from hamster.storage.fs import FileSystem, RealFileSystem
 from hamster.storage.parts import MIN_PART_BYTES
 from hamster.storage.space import DEFAULT_MIN_FREE, MinFree
+from hamster.storage.store import INLINE_MAX_BYTES
 from tests.e2e.rawhttp import aws_chunked_request
 
 ACCESS_KEY = "AKIAHARNESS000000001"
@@ -228,12 +229,14 @@ async def running_node(
     min_part_bytes: int = MIN_PART_BYTES,
     wrap_fs: Callable[[RealFileSystem], FileSystem] | None = None,
     min_free: MinFree = DEFAULT_MIN_FREE,
+    inline_max_bytes: int = INLINE_MAX_BYTES,
 ) -> AsyncIterator[Harness]:
     """A node on `data_dir` (created if missing), serving until the block
     ends; then it shuts down gracefully and its store is closed.
     `min_part_bytes`: the store's smallest multipart part but the last.
     `wrap_fs`: the filesystem the store gets, made from the real one (e.g.
-    one that injects faults); `min_free`: the store's minimum free space."""
+    one that injects faults); `min_free`: the store's minimum free space;
+    `inline_max_bytes`: its inline threshold (0: every object in a blob)."""
     runtime = runtime if runtime is not None else harness_runtime()
     real_fs, meta = await open_local_storage(str(data_dir), runtime)
     fs: FileSystem = real_fs if wrap_fs is None else wrap_fs(real_fs)
@@ -252,6 +255,7 @@ async def running_node(
         region=REGION,
         min_part_bytes=min_part_bytes,
         min_free=min_free,
+        inline_max_bytes=inline_max_bytes,
     )
     listener = MemoryListener()
     try:
