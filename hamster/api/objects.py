@@ -15,7 +15,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable
 
 from hamster.api.context import RequestContext, owner_id, xml_response
 from hamster.auth.payload import AwsChunkedBody
-from hamster.http.messages import Response
+from hamster.http.messages import FileBody, Response
 from hamster.s3 import checksums
 from hamster.s3 import etag as etags
 from hamster.s3.checksums import ChecksumRequest
@@ -30,7 +30,7 @@ from hamster.s3.versions import check_version_id
 from hamster.s3.xml import acl_xml, empty_tagging_xml
 from hamster.storage.parts import parse_part_number
 from hamster.storage.records import StandardHeaders
-from hamster.storage.store import ObjectInfo, PutRequest
+from hamster.storage.store import ObjectInfo, ObjectReader, PutRequest
 
 META_PREFIX = "x-amz-meta-"
 # S3's limit on user-defined metadata: the UTF-8 bytes of all names and values.
@@ -318,10 +318,35 @@ async def get_object(ctx: RequestContext) -> Response:
         # it with the head in one write, with no iterator to drive and close.
         await chunks.aclose()
         response.body = first
+    elif reader.can_send:
+        # The rest goes from the blob file(s) to the socket in the kernel.
+        await chunks.aclose()
+        response.body = _ObjectBody(reader, first, start + len(first), length - len(first))
     else:
         response.body = _stream(first, chunks)
     response.on_close = reader.aclose
     return response
+
+
+class _ObjectBody(FileBody):
+    """The rest of a GetObject span after its first chunk: bytes
+    [offset, offset + rest_bytes) of `reader`, sent with `ObjectReader.send_to`
+    (or read with `ObjectReader.stream` for a stream that is not a socket)."""
+
+    def __init__(self, reader: ObjectReader, first: bytes, offset: int, rest_bytes: int) -> None:
+        super().__init__(first, rest_bytes)
+        self._reader = reader
+        self._offset = offset
+        self._end = offset + rest_bytes
+
+    async def send_to(self, fd: int, max_bytes: int) -> int:
+        size = min(max_bytes, self._end - self._offset)
+        sent = await self._reader.send_to(fd, self._offset, size)
+        self._offset += sent
+        return sent
+
+    def chunks(self) -> AsyncIterator[bytes]:
+        return _stream(self.first, self._reader.stream(self._offset, self._end - self._offset))
 
 
 async def _stream(first: bytes, rest: AsyncGenerator[bytes, None]) -> AsyncIterator[bytes]:

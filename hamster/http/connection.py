@@ -55,7 +55,7 @@ import h11
 import trio
 
 from hamster.http.admission import Slot
-from hamster.http.messages import App, HttpRequest, Response
+from hamster.http.messages import App, FileBody, HttpRequest, Response
 from hamster.http.rate import RateFloor, TransferMeter
 from hamster.s3.errors import S3Error
 
@@ -75,6 +75,9 @@ _FIELD_VCHAR: Final = r"[^\x00\t\n\x0b\x0c\r ]"
 _HEADER_LINES: Final = re.compile(
     rf"(?:[-!#$%&'*+.^_`|~0-9a-zA-Z]+: (?:{_FIELD_VCHAR}+(?:[ \t]+{_FIELD_VCHAR}+)*)?\r\n)*"
 )
+# The most bytes one `FileBody.send_to` (one hop, os.sendfile until the socket
+# is full) is asked to send.
+_SENDFILE_BYTES: Final = 8 << 20
 # How long cleanup (the response's on_close, closing its iterator) may take
 # even when the connection is being cancelled.
 _CLEANUP_TIMEOUT_S: Final = 5.0
@@ -646,10 +649,21 @@ class _Connection:
           _UnsentResponse: the response could not be started (an app bug);
             nothing of it was sent.
         """
-        chunks = None if isinstance(response.body, bytes) else response.body
+        body = response.body
+        file_body: FileBody | None = None
+        chunks: AsyncIterator[bytes] | None = None
         self._send_meter = TransferMeter(self._floor)
         no_body = method == "HEAD" or response.status in (204, 304) or response.status < 200
+        if isinstance(body, FileBody):
+            if self._sendfile_socket() is not None and not no_body:
+                file_body = body
+            else:
+                chunks = body.chunks()
+        elif not isinstance(body, bytes):
+            chunks = body
         try:
+            if file_body is not None:
+                return await self._send_file_response(method, response, file_body, close=close)
             try:
                 head, head_fields = self._response_head(
                     response, method, close=close, no_body=no_body
@@ -685,6 +699,70 @@ class _Connection:
             return False
         finally:
             await _cleanup(response, chunks)
+
+    def _sendfile_socket(self) -> trio.socket.SocketType | None:
+        """The socket a `FileBody` can be sent to with sendfile: the stream's
+        own, when it is a plain socket (not TLS, not a memory stream)."""
+        stream = self._stream
+        if type(stream) is trio.SocketStream:
+            return stream.socket
+        return None
+
+    async def _send_file_response(
+        self, method: str, response: Response, body: FileBody, *, close: bool
+    ) -> bool:
+        """Write a `FileBody` response on a plain socket: the head and the
+        body's first bytes in one write, the rest with `FileBody.send_to`
+        (h11 is shown a placeholder of their length, as its docs describe
+        for sendfile), then the end of the message."""
+        try:
+            head, head_fields = self._response_head(response, method, close=close, no_body=False)
+        except Exception as exc:
+            raise _UnsentResponse from exc
+        events: list[h11.Event] = [head]
+        if body.first:
+            events.append(h11.Data(data=body.first))
+        await self._send_events(events, head_fields)
+        if body.rest_bytes:
+            placeholder = _Placeholder(body.rest_bytes)
+            data = h11.Data(data=placeholder)  # type: ignore[arg-type]
+            parts: list[object] = list(self._conn.send_with_data_passthrough(data) or [])
+            for part in parts:
+                if part is placeholder:
+                    await self._send_file(body)
+                else:  # chunked framing's size line and end (Content-Length has none)
+                    assert isinstance(part, bytes), part
+                    await self._send_bytes(part)
+        await self._send_events([h11.EndOfMessage()])
+        return True
+
+    async def _send_file(self, body: FileBody) -> None:
+        """Send `body.rest_bytes` with `body.send_to`, held to the transfer-rate
+        floor like `_send_bytes`: each wait for the socket to take more may
+        last the response's credit plus the time a piece earns; only those
+        waits count, not the hops that send."""
+        sock = self._sendfile_socket()
+        assert sock is not None
+        fd = sock.fileno()
+        meter = self._send_meter
+        piece_bytes = self._floor.piece_bytes or _SENDFILE_BYTES
+        remaining = body.rest_bytes
+        while remaining:
+            start = trio.current_time()
+            with trio.move_on_after(meter.allowance_s(min(remaining, piece_bytes))) as scope:
+                await trio.lowlevel.wait_writable(sock)
+            waited_s = trio.current_time() - start
+            if scope.cancelled_caught:
+                raise _PeerGone("the client reads slower than the transfer-rate floor")
+            try:
+                sent = await body.send_to(fd, min(remaining, _SENDFILE_BYTES))
+            except BlockingIOError:
+                sent = 0
+            except (BrokenPipeError, ConnectionError) as exc:
+                raise _PeerGone(repr(exc)) from exc
+            assert 0 <= sent <= remaining, (sent, remaining)
+            meter.spent(waited_s, sent)
+            remaining -= sent
 
     def _response_head(
         self, response: Response, method: str, *, close: bool, no_body: bool
@@ -769,6 +847,16 @@ class _Connection:
             pass
         finally:
             await trio.aclose_forcefully(stream)
+
+
+class _Placeholder:
+    """What h11 is shown for body bytes sent around it (sendfile): their length."""
+
+    def __init__(self, length: int) -> None:
+        self._length = length
+
+    def __len__(self) -> int:
+        return self._length
 
 
 class _HeadTimeout(Exception):

@@ -7,6 +7,7 @@ The connection loop (`hamster.http.connection`) turns h11 events into an
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -62,19 +63,52 @@ class RequestBody(Protocol):
         ...
 
 
+class FileBody(ABC):
+    """A response body of file bytes, that the loop may hand to the kernel
+    (``os.sendfile`` from the file to the socket: no copy through Python).
+
+    `first` is its first bytes, already read (so that a disk error on them is
+    answered with its own status); `rest_bytes` follow it. On a plain socket
+    the loop sends `first`, then calls `send_to` until `rest_bytes` are sent;
+    on any other stream (TLS, memory) it sends the chunks of `chunks` instead.
+    Either way it is used once, and closing it is the response's `on_close`.
+    """
+
+    def __init__(self, first: bytes, rest_bytes: int) -> None:
+        assert rest_bytes >= 0
+        self.first = first
+        self.rest_bytes = rest_bytes
+
+    @abstractmethod
+    async def send_to(self, fd: int, max_bytes: int) -> int:
+        """Send up to `max_bytes` of the next bytes after `first` to the
+        non-blocking descriptor `fd`; how many were sent (> 0).
+
+        Raises:
+          BlockingIOError: `fd` takes nothing now (wait until it is writable).
+          OSError: the descriptor's errors (EPIPE, ECONNRESET: the peer is gone).
+          Exception: the file's failure (the response must be aborted).
+        """
+
+    @abstractmethod
+    def chunks(self) -> AsyncIterator[bytes]:
+        """All of the body as chunks, `first` first (for a stream that is not
+        a plain socket)."""
+
+
 @dataclass
 class Response:
     """A response to write.
 
-    `body` is either bytes (Content-Length is set by the loop) or an async
-    iterator of chunks (the handler sets Content-Length itself). `on_close`
+    `body` is either bytes (Content-Length is set by the loop), an async
+    iterator of chunks or a `FileBody` (the handler sets Content-Length itself). `on_close`
     runs once the response has been written or abandoned (release file handles).
     For HEAD the loop never writes a body.
     """
 
     status: int
     headers: list[tuple[str, str]] = field(default_factory=list)
-    body: bytes | AsyncIterator[bytes] = b""
+    body: bytes | AsyncIterator[bytes] | FileBody = b""
     on_close: Callable[[], Awaitable[None]] | None = None
 
 

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import trio
 
@@ -86,6 +86,25 @@ class ReadableFile(Protocol):
 
     async def close(self) -> None:
         """Release the file. Idempotent."""
+        ...
+
+
+@runtime_checkable
+class SendableFile(ReadableFile, Protocol):
+    """A `ReadableFile` that can also copy its bytes to another descriptor in
+    the kernel (``os.sendfile``), as `RealFileSystem`'s files can; a reader
+    whose file is not one reads and passes on the bytes instead."""
+
+    async def send_to(self, out_fd: int, offset: int, size: int) -> int:
+        """Copy up to `size` bytes at `offset` to the descriptor `out_fd`
+        (non-blocking: as many as it takes now), in one hop; how many were
+        copied, 0 only at end of file.
+
+        Raises:
+          BlockingIOError: `out_fd` took nothing (it is full).
+          OSError: a read error of the file, or a write error of `out_fd`
+            (EPIPE, ECONNRESET for a socket whose peer is gone).
+        """
         ...
 
 
@@ -271,6 +290,22 @@ def _read_full(fd: int, offset: int, size: int) -> bytes:
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
+def _send_all_possible(out_fd: int, in_fd: int, offset: int, size: int) -> int:
+    """os.sendfile until `size` bytes are copied, `out_fd` is full or the file ends."""
+    sent = 0
+    while sent < size:
+        try:
+            n = os.sendfile(out_fd, in_fd, offset + sent, size - sent)
+        except BlockingIOError:
+            if sent:
+                break
+            raise
+        if n == 0:
+            break
+        sent += n
+    return sent
+
+
 def _fsync_dir(path: str) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
@@ -305,6 +340,11 @@ class RealFile:
     async def read_at(self, offset: int, size: int) -> bytes:
         assert offset >= 0 and size >= 0
         return await self._offload.run_sync(_read_full, self._require_fd(), offset, size)
+
+    async def send_to(self, out_fd: int, offset: int, size: int) -> int:
+        assert offset >= 0 and size > 0
+        fd = self._require_fd()
+        return await self._offload.run_sync(_send_all_possible, out_fd, fd, offset, size)
 
     async def size(self) -> int:
         st = await self._offload.run_sync(os.fstat, self._require_fd())

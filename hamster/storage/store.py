@@ -46,6 +46,7 @@ after an overwrite or delete removes its name (POSIX semantics).
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import dataclasses
 import logging
@@ -75,7 +76,7 @@ from hamster.storage.copy import (
 )
 from hamster.storage.core import Core, no_such_key
 from hamster.storage.errors import classify
-from hamster.storage.fs import FileSystem, ReadableFile, RealFileSystem
+from hamster.storage.fs import FileSystem, ReadableFile, RealFileSystem, SendableFile
 from hamster.storage.meta import SCAN_BATCH_ENTRIES, LevelDBMetaStore, MetaStore
 from hamster.storage.multipart import PartRequest, Uploads
 from hamster.storage.parts import MIN_PART_BYTES
@@ -242,7 +243,14 @@ class ObjectReader:
             self._segments.append((0, info.blob_id, info.size))
             offset = info.size
         assert offset == info.size, (offset, info.size)
+        self._starts = [seg[0] for seg in self._segments]
         self._current: tuple[int, ReadableFile] | None = None
+
+    @property
+    def can_send(self) -> bool:
+        """Whether `send_to` works: the blob files can copy to a descriptor
+        in the kernel (all of them come from the same filesystem)."""
+        return isinstance(self._first, SendableFile)
 
     async def _file(self, index: int) -> ReadableFile:
         if index == 0:
@@ -302,6 +310,39 @@ class ObjectReader:
                     raise S3Error("InternalError")
                 offset += len(data)
                 yield data
+
+    async def send_to(self, out_fd: int, offset: int, size: int) -> int:
+        """Copy up to `size` bytes of the object at `offset` to the
+        non-blocking descriptor `out_fd` (`SendableFile.send_to`, within
+        one blob); how many were copied (> 0). Only when `can_send`.
+
+        Raises:
+          BlockingIOError: `out_fd` took nothing (it is full).
+          S3Error: InternalError for a blob shorter than its record says.
+          StorageError: a disk error reading the blob (`classify`); other
+            OSErrors (`out_fd`'s: EPIPE, ECONNRESET) as they are.
+        """
+        assert 0 <= offset and 0 < size and offset + size <= self.info.size
+        # The last segment starting at or before offset: an empty one shares
+        # its start with the next, so this is the one holding the byte.
+        index = bisect.bisect_right(self._starts, offset) - 1
+        seg_start, blob_id, seg_size = self._segments[index]
+        file = await self._file(index)
+        assert isinstance(file, SendableFile), file
+        in_blob = offset - seg_start
+        with _disk_errors("blob read", blob_path(blob_id)):
+            sent = await file.send_to(out_fd, in_blob, min(size, seg_size - in_blob))
+        if sent == 0:
+            log.error(
+                "blob %s of %s/%s ends at %d, record says %d bytes",
+                blob_id,
+                self.info.bucket,
+                self.info.key,
+                in_blob,
+                seg_size,
+            )
+            raise S3Error("InternalError")
+        return sent
 
     async def aclose(self) -> None:
         current, self._current = self._current, None

@@ -11,7 +11,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.daemon import Daemon
-from tests.e2e.conftest import error_code, nothing_stored, object_keys
+from tests.e2e.conftest import ALICE, error_code, nothing_stored, object_keys
+from tests.e2e.rawhttp import connect, read_response, request_bytes, sign
 from tests.patterns import PatternStream, assert_pattern, pattern
 
 MiB = 1 << 20
@@ -307,3 +308,43 @@ def test_metadata_too_large(daemon: Daemon, s3: Any, bucket: str) -> None:
     with nothing_stored(daemon, s3, bucket, "meta"), pytest.raises(ClientError) as exc:
         s3.put_object(Bucket=bucket, Key="meta", Body=b"", Metadata={"big": "v" * 3000})
     assert error_code(exc) == (400, "MetadataTooLarge")
+
+
+def test_a_large_get_outlives_a_delete_and_a_client_gone_midway(
+    daemon: Daemon, s3: Any, bucket: str
+) -> None:
+    """A GET over plain HTTP sends a large object from its blob file with
+    sendfile: deleted after the first MiB, it still sends the old bytes
+    whole (the reader pins the blob); a client that closes midway costs
+    the daemon nothing (the next requests are served)."""
+    size = 24 * MiB + 5
+    s3.put_object(Bucket=bucket, Key="big", Body=PatternStream(size, "sendfile"))
+    host = f"{daemon.host}:{daemon.port}"
+
+    def get_request(key: str) -> bytes:
+        return request_bytes(
+            "GET",
+            f"/{bucket}/{key}",
+            sign("GET", daemon.endpoint, f"/{bucket}/{key}", ALICE, {"Host": host}),
+        )
+
+    with connect(daemon.host, daemon.port) as gone:
+        gone.sendall(get_request("big"))
+        assert gone.recv(65536).startswith(b"HTTP/1.1 200 ")
+    with connect(daemon.host, daemon.port) as sock:
+        sock.sendall(get_request("big"))
+        received = b""
+        while len(received.partition(b"\r\n\r\n")[2]) < MiB + 1:
+            received += sock.recv(MiB)
+        s3.delete_object(Bucket=bucket, Key="big")
+        head, _, body = received.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 ")
+        assert f"\r\ncontent-length: {size}\r\n".encode() in head.lower()
+        while len(body) < size:
+            chunk = sock.recv(MiB)
+            assert chunk, "the daemon closed midway"
+            body += chunk
+        assert_pattern(body, "sendfile", size=size)
+        # The same connection carries on.
+        sock.sendall(get_request("big"))
+        assert read_response(sock).status == 404

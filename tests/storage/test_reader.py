@@ -4,9 +4,11 @@ missing or shorter than its record does to a stream (InternalError, logged)."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,10 +17,11 @@ from hamster.runtime import Runtime
 from hamster.s3.errors import S3Error
 from hamster.storage import ObjectInfo, PutRequest, Store
 from hamster.storage.blobs import blob_path
+from hamster.storage.errors import DiskFault
 from hamster.storage.fs import ReadableFile, RealFileSystem
 from hamster.storage.multipart import CompleteRequest, NewUpload, PartRequest
 from hamster.storage.parts import CompletedPart
-from hamster.storage.store import ObjectReader
+from hamster.storage.store import SMALL_READ_BYTES, ObjectReader
 from tests.patterns import pattern, split
 
 from .bodies import BytesBody
@@ -273,3 +276,152 @@ async def test_read_at_gathers_short_reads(tmp_path: Path, monkeypatch: pytest.M
                 await file.read_at(offset, size)
     finally:
         await file.close()
+
+
+# --- ObjectReader.send_to (GET over a plain socket: os.sendfile) ----------------
+
+
+@pytest.fixture
+async def real_store(tmp_path: Path, runtime: Runtime) -> AsyncIterator[Store]:
+    """A store on `RealFileSystem` itself, whose files can `send_to`."""
+    data_dir = tmp_path / "real"
+    data_dir.mkdir()
+    s = await Store.open(str(data_dir), runtime, min_part_bytes=MIN_PART)
+    await s.create_bucket("bk", OWNER, "us-east-1")
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+@pytest.fixture
+def pipe() -> Iterator[tuple[int, int]]:
+    """(read end, non-blocking write end) of a pipe: a descriptor to send to."""
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    try:
+        yield r, w
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+async def send_span(reader: ObjectReader, fd: tuple[int, int], start: int, length: int) -> bytes:
+    """Bytes [start, start+length) sent with send_to, at most a pipe's
+    capacity (64 KiB) at a time, and read back from the pipe."""
+    r, w = fd
+    got = bytearray()
+    offset, end = start, start + length
+    while offset < end:
+        sent = await reader.send_to(w, offset, min(end - offset, 65536))
+        assert 0 < sent <= end - offset
+        piece = os.read(r, sent)
+        assert len(piece) == sent
+        got += piece
+        offset += sent
+    return bytes(got)
+
+
+async def test_send_to_copies_spans_across_parts(real_store: Store, pipe: tuple[int, int]) -> None:
+    await multipart(real_store)
+    bounds = [0, SIZES[0], SIZES[0] + SIZES[1], SIZES[0] + SIZES[1] + SIZES[2]]
+    async with await real_store.open_object("bk", "k") as reader:
+        assert reader.can_send
+        for start, length in [
+            (0, len(DATA)),
+            (bounds[1], SIZES[1]),
+            (bounds[2] - 1, 2),
+            (bounds[3] + 1, SIZES[3] - 1),
+            (len(DATA) - 1, 1),
+        ]:
+            assert await send_span(reader, pipe, start, length) == DATA[start : start + length]
+        # One call stops at the end of its part.
+        assert await reader.send_to(pipe[1], bounds[1] + 2, SIZES[1]) == SIZES[1] - 2
+        for offset, size in ((-1, 1), (0, 0), (0, len(DATA) + 1), (len(DATA), 1)):
+            with pytest.raises(AssertionError):
+                await reader.send_to(pipe[1], offset, size)
+
+
+async def test_send_to_a_single_blob(real_store: Store, pipe: tuple[int, int]) -> None:
+    # Over the size read whole at open (a loaded blob cannot send).
+    body = pattern(SMALL_READ_BYTES + 3, "sendfile")
+    await real_store.put_object(PutRequest("bk", "big"), BytesBody(body))
+    small = pattern(10, "small")
+    await real_store.put_object(PutRequest("bk", "small"), BytesBody(small))
+    async with await real_store.open_object("bk", "big") as reader:
+        assert reader.can_send
+        assert await send_span(reader, pipe, 5, len(body) - 5) == body[5:]
+    async with await real_store.open_object("bk", "small") as reader:
+        assert not reader.can_send
+
+
+async def test_send_to_a_full_descriptor_raises_blocking_io_error(
+    real_store: Store, pipe: tuple[int, int]
+) -> None:
+    await multipart(real_store)
+    r, w = pipe
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            os.write(w, b"x" * 4096)
+    async with await real_store.open_object("bk", "k") as reader:
+        with pytest.raises(BlockingIOError):
+            await reader.send_to(w, 0, len(DATA))
+        os.set_blocking(r, False)
+        with contextlib.suppress(BlockingIOError):
+            while True:
+                os.read(r, 65536)
+        os.set_blocking(r, True)
+        # Nothing of the object went in before it was full.
+        assert await send_span(reader, pipe, 0, len(DATA)) == DATA
+
+
+async def test_send_to_keeps_sending_an_object_deleted_meanwhile(
+    real_store: Store, pipe: tuple[int, int]
+) -> None:
+    info = await multipart(real_store)
+    async with await real_store.open_object("bk", "k") as reader:
+        await real_store.delete_object("bk", "k")
+        # Pinned: the parts stay until the reader closes, the last ones
+        # (not opened yet) included.
+        assert await send_span(reader, pipe, 0, len(DATA)) == DATA
+    for part in info.parts:
+        assert not blob_file(real_store, part.blob_id).exists()
+
+
+async def test_send_to_from_a_blob_shorter_than_its_record_is_internal_error(
+    real_store: Store, pipe: tuple[int, int], caplog: pytest.LogCaptureFixture
+) -> None:
+    info = await multipart(real_store)
+    short = info.parts[1]
+    blob_file(real_store, short.blob_id).write_bytes(PIECES[1][:4])
+    with caplog.at_level(logging.ERROR, logger="hamster.storage"):
+        async with await real_store.open_object("bk", "k") as reader:
+            assert await send_span(reader, pipe, 0, SIZES[0] + 4) == DATA[: SIZES[0] + 4]
+            with pytest.raises(S3Error) as e:
+                await reader.send_to(pipe[1], SIZES[0] + 4, 10)
+    assert (e.value.code, e.value.status) == ("InternalError", 500)
+    assert [(r.levelno, r.getMessage()) for r in caplog.records] == [
+        (logging.ERROR, f"blob {short.blob_id} of bk/k ends at 4, record says {SIZES[1]} bytes")
+    ]
+
+
+async def test_a_reader_whose_files_cannot_send_says_so(store: Store) -> None:
+    # CountingFS wraps each file: no send_to, so GET reads and passes bytes on.
+    await multipart(store)
+    async with await store.open_object("bk", "k") as reader:
+        assert not reader.can_send
+
+
+async def test_send_to_turns_a_disk_error_into_a_storage_error(
+    real_store: Store, pipe: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    info = await multipart(real_store)
+
+    def failing_sendfile(out_fd: int, in_fd: int, offset: int | None, count: int) -> int:
+        raise OSError(errno.EIO, "Input/output error")
+
+    async with await real_store.open_object("bk", "k") as reader:
+        monkeypatch.setattr(os, "sendfile", failing_sendfile)
+        with pytest.raises(DiskFault) as e:
+            await reader.send_to(pipe[1], 0, 5)
+    assert (e.value.op, e.value.path) == ("blob read", blob_path(info.parts[0].blob_id))
