@@ -42,18 +42,18 @@ from hamster.s3.xml import (
     list_objects_v2_xml,
     list_objects_xml,
 )
-from hamster.storage.records import ObjectInfo
+from hamster.storage.records import ObjectSummary
 
 MAX_BUCKETS_MAX = 10000
 
 
-async def object_page(ctx: RequestContext, lister: Lister[ObjectInfo]) -> Page[ObjectInfo]:
+async def object_page(ctx: RequestContext, lister: Lister[ObjectSummary]) -> Page[ObjectSummary]:
     """Feed `lister` the bucket's objects from its start, seeking past each
     common prefix it reports; its finished page."""
     start: Start | None = lister.start
     first = True
     while start is not None and not lister.done:
-        scan = ctx.store.iter_objects(
+        scan = ctx.store.iter_summaries(
             ctx.bucket,
             lister.prefix,
             start.after,
@@ -76,7 +76,7 @@ async def object_page(ctx: RequestContext, lister: Lister[ObjectInfo]) -> Page[O
     return lister.finish()
 
 
-def _listed(info: ObjectInfo, key: str) -> ListedObject:
+def _listed(info: ObjectSummary, key: str) -> ListedObject:
     checksum = info.checksum
     return ListedObject(
         key=key,
@@ -99,7 +99,7 @@ class _Args:
         self.delimiter = q("delimiter") or None
         self.max_keys = clamp_max_keys(parse_max_keys(q("max-keys")))
 
-    def lister(self, marker: str) -> Lister[ObjectInfo]:
+    def lister(self, marker: str) -> Lister[ObjectSummary]:
         return Lister(
             prefix=self.prefix, delimiter=self.delimiter, marker=marker, max_keys=self.max_keys
         )

@@ -140,8 +140,16 @@ def parse_http_date(value: str) -> int | None:
 
 def format_iso8601(ns: int) -> str:
     """S3's XML timestamp of `ns`, milliseconds truncated: ``2009-10-12T17:50:30.000Z``."""
-    year, month, day, hour, minute, second, _, ms = _civil(ns)
-    return f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}.{ms:03d}Z"
+    seconds, rest_ns = divmod(ns, NS_PER_S)
+    return f"{_iso8601_of_second(seconds)}.{rest_ns // NS_PER_MS:03d}Z"
+
+
+# A listing page writes up to 1,000 of these, mostly of objects written in
+# the same few seconds: the date and time of a second are remembered.
+@functools.lru_cache(maxsize=1024)
+def _iso8601_of_second(seconds: int) -> str:
+    year, month, day, hour, minute, second, _, _ = _civil(seconds * NS_PER_S)
+    return f"{year:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{second:02d}"
 
 
 def parse_iso8601(value: str) -> int | None:

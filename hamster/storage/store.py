@@ -80,7 +80,7 @@ from hamster.storage.fs import FileSystem, ReadableFile, RealFileSystem, Sendabl
 from hamster.storage.meta import SCAN_BATCH_ENTRIES, LevelDBMetaStore, MetaStore
 from hamster.storage.multipart import PartRequest, Uploads
 from hamster.storage.parts import MIN_PART_BYTES
-from hamster.storage.records import BucketInfo, ObjectInfo, PartInfo
+from hamster.storage.records import BucketInfo, ObjectInfo, ObjectSummary, PartInfo
 from hamster.storage.recovery import RecoveryReport, recover, recover_by_scan
 from hamster.storage.space import DEFAULT_MIN_FREE, MinFree
 
@@ -880,6 +880,43 @@ class Store:
         listing restarting its scan need not ask again): then a missing
         bucket simply has no objects.
         """
+        async with contextlib.aclosing(
+            self._object_records(
+                bucket, prefix, start_after, skip_under=skip_under, check_bucket=check_bucket
+            )
+        ) as values:
+            async for value in values:
+                yield records.decode_object(bucket, value)
+
+    async def iter_summaries(
+        self,
+        bucket: str,
+        prefix: str = "",
+        start_after: str = "",
+        *,
+        skip_under: bool = False,
+        check_bucket: bool = True,
+    ) -> AsyncGenerator[ObjectSummary, None]:
+        """`iter_objects`, each object as what a listing shows of it
+        (`records.decode_object_summary`: a fraction of the decoding)."""
+        async with contextlib.aclosing(
+            self._object_records(
+                bucket, prefix, start_after, skip_under=skip_under, check_bucket=check_bucket
+            )
+        ) as values:
+            async for value in values:
+                yield records.decode_object_summary(value)
+
+    async def _object_records(
+        self,
+        bucket: str,
+        prefix: str,
+        start_after: str,
+        *,
+        skip_under: bool,
+        check_bucket: bool,
+    ) -> AsyncGenerator[bytes, None]:
+        """The encoded records `iter_objects` decodes, in key order."""
         assert start_after or not skip_under
         if check_bucket:
             await self.core.require_bucket(bucket)
@@ -895,7 +932,7 @@ class Store:
                 kv async for kv in self.meta.scan(base + prefix.encode(), after, limit=want)
             ]
             for _key, value in batch:
-                yield records.decode_object(bucket, value)
+                yield value
             if len(batch) < want:
                 return
             after = batch[-1][0]

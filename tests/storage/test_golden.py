@@ -454,3 +454,20 @@ def test_record_blob_ids_of_goldens() -> None:
     ]
     for name in ("bucket_record", "upload_record", "store_info"):
         assert records.record_blob_ids(b"x/", golden_path(name).read_bytes()) == []
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "object_record",
+        "object_record_minimal",
+        "object_record_checksum",
+        "object_record_multipart",
+        "object_record_multipart_upload_id",
+    ],
+)
+def test_a_listing_decodes_the_same_fields_as_a_read(name: str) -> None:
+    value = golden_path(name).read_bytes()
+    info = records.decode_object("bk", value)
+    summary = records.decode_object_summary(value)
+    assert summary == (info.key, info.size, info.etag, info.last_modified_ns, info.checksum)
