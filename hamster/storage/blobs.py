@@ -57,15 +57,17 @@ log = logging.getLogger("hamster.storage")
 BLOBS_DIR = "blobs"
 TMP_DIR = "tmp"
 CHUNK_BYTES = 1 << 20
-# Chunks queued between reading the body and hashing + writing it.
-PIPELINE_CHUNKS = 1
+# Chunks queued between reading the body and hashing + writing it: none, the
+# reader hands a chunk over when the writer takes it (see `BlobStore._write`).
+PIPELINE_CHUNKS = 0
 
 BLOB_ID_RE = re.compile(r"[0-9a-f]{32}\Z")
 
 _T = TypeVar("_T")
 
-# The update methods of the hashers one write feeds.
-_Updates = tuple[Callable[[bytes | bytearray], None], ...]
+# The update methods of the hashers one write feeds (hashlib's and integrity's
+# take any bytes-like object: a chunk may be a memoryview of a reused buffer).
+_Updates = tuple[Callable[[Any], None], ...]
 
 
 class BodySource(Protocol):
@@ -112,7 +114,7 @@ class _Hashers:
     def __init__(self, updates: _Updates) -> None:
         self.updates = updates
 
-    def update(self, chunk: bytes | bytearray) -> None:
+    def update(self, chunk: bytes | bytearray | memoryview) -> None:
         for update in self.updates:
             update(chunk)
 
@@ -315,12 +317,17 @@ class BlobStore:
         f = await self.fs.open_write(tmp)
         step[0] = "write"
         try:
-            buf = bytearray()
             # Two stages, one chunk apart: while one chunk is hashed and
             # written, the next is read (and, for aws-chunked, verified), so
-            # the hashes of both stages run on the two cores at once. At most
-            # PIPELINE_CHUNKS + 2 chunks are held per request.
-            send, receive = trio.open_memory_channel[bytes | bytearray](PIPELINE_CHUNKS)
+            # the hashes of both stages run on the two cores at once. The
+            # reader fills one of two chunk buffers, allocated once per write
+            # and used in turn; it hands each over when the writer takes it,
+            # which is when the writer is done with the one before. So a write
+            # holds two chunks (the first chunk's buffer is one of them), never
+            # more, and allocates nothing per chunk: 2 MiB per PUT.
+            send, receive = trio.open_memory_channel[bytes | bytearray | memoryview](
+                PIPELINE_CHUNKS
+            )
 
             async def hash_and_write() -> None:
                 # `receive` is never closed: closing it on a failed write would
@@ -332,7 +339,16 @@ class BlobStore:
                     # Every digest of a chunk in one call: one hop for a big one.
                     await self.runtime.hash(hashers.update, chunk)
                     await f.write(chunk)
+                    del chunk  # its buffer is the reader's again
 
+            buffers: list[bytearray] = []  # the (up to two) chunk buffers
+            turn = 0  # the buffer the reader fills next
+            filled = 0  # bytes in it
+            if isinstance(first, bytearray) and len(first) == self.chunk_bytes:
+                # The first chunk's own buffer is the second one, refilled
+                # once the writer has taken the chunk after it.
+                buffers.append(first)
+                turn = 1
             with _single_error():
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(hash_and_write)
@@ -340,23 +356,26 @@ class BlobStore:
                         if first:
                             await send.send(first)
                         while not ended:
-                            data = await body.read(self.chunk_bytes - len(buf))
-                            assert len(data) <= self.chunk_bytes
+                            data = await body.read(self.chunk_bytes - filled)
+                            assert len(data) <= self.chunk_bytes - filled
                             sizes.add(len(data))
-                            chunk: bytes | bytearray | None = None
-                            if not buf and len(data) == self.chunk_bytes:
+                            chunk: bytes | memoryview | None = None
+                            if not filled and len(data) == self.chunk_bytes:
                                 chunk = data  # one read filled a whole chunk: no copy
                             elif data:
-                                buf += data
-                            if buf and (not data or len(buf) >= self.chunk_bytes):
-                                # Hand the buffer itself over (never touched
-                                # again) and start a new one: no copy into bytes.
-                                chunk, buf = buf, bytearray()
+                                while turn >= len(buffers):
+                                    buffers.append(bytearray(self.chunk_bytes))
+                                buffers[turn][filled : filled + len(data)] = data
+                                filled += len(data)
+                            if filled and (not data or filled == self.chunk_bytes):
+                                chunk = memoryview(buffers[turn])[:filled]
+                                turn, filled = 1 - turn, 0
                             if chunk is not None:
                                 await send.send(chunk)
+                                del chunk
                             if not data:
                                 break
-            assert not buf
+            assert not filled
             digest, checksum = self._check_digests(
                 sizes,
                 md5=md5,

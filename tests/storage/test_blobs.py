@@ -9,6 +9,7 @@ import logging
 from pathlib import Path
 
 import pytest
+import trio
 
 from hamster import integrity
 from hamster.storage.blobs import BLOBS_DIR, TMP_DIR, BlobStore, blob_path
@@ -273,3 +274,53 @@ async def test_a_failed_cleanup_is_logged_and_the_first_error_kept(
     exc_info = caplog.records[0].exc_info
     assert exc_info is not None and isinstance(exc_info[1], PermissionError)
     assert files_under(tmp_path) == [tmp_path_of(BLOB_ID)]
+
+
+class DawdlingFs(RealFileSystem):
+    """Each write to a file waits a few scheduling rounds before writing (a
+    slow disk), and records the buffer each chunk lives in."""
+
+    def __init__(self, root: str) -> None:
+        super().__init__(root)
+        self.buffers: list[int] = []
+
+    async def open_write(self, path: str) -> RealFile:
+        f = await super().open_write(path)
+        inner = f.write
+
+        async def write(data: bytes | bytearray | memoryview) -> None:
+            self.buffers.append(id(data.obj if isinstance(data, memoryview) else data))
+            for _ in range(5):
+                await trio.lowlevel.checkpoint()  # the reader may run meanwhile
+            await inner(data)
+
+        f.write = write  # type: ignore[method-assign]
+        return f
+
+
+@pytest.mark.parametrize("piece_bytes", [7, CHUNK_BYTES // 3])
+async def test_a_slow_disk_gets_every_chunk_whole_from_two_buffers_used_in_turn(
+    tmp_path: Path, piece_bytes: int
+) -> None:
+    """The reader never refills a buffer the writer has not finished with: a
+    write holds two chunk buffers (the first chunk's own among them), used
+    in turn, whatever the disk's pace."""
+    fs = DawdlingFs(str(tmp_path))
+    for path in (TMP_DIR, BLOBS_DIR):
+        await fs.makedirs(path)
+    size = 9 * CHUNK_BYTES + 5
+    data = pattern(size, "dawdling")
+    written = await BlobStore(fs, make_runtime(), chunk_bytes=CHUNK_BYTES).write(
+        BLOB_ID,
+        BytesBody(data, piece_bytes),
+        content_length=size,
+        max_size_bytes=size,
+        content_md5=hashlib.md5(data).digest(),
+        checksum_algorithm="CRC64NVME",
+        expected_checksum=lambda: integrity.compute("CRC64NVME", data),
+    )
+    assert written.md5 == hashlib.md5(data).digest()
+    assert_pattern((tmp_path / tmp_path_of(BLOB_ID)).read_bytes(), "dawdling", size=size)
+    assert len(fs.buffers) == 10
+    assert len(set(fs.buffers)) == 2
+    assert fs.buffers[0::2] == [fs.buffers[0]] * 5
