@@ -216,6 +216,8 @@ async def test_a_point_read_runs_inline_until_one_is_slow(
     assert offload.hops == 0
     monkeypatch.setattr(meta_module, "GET_HOPS_AFTER_SLOW", 3)
     monkeypatch.setattr(meta_module, "GET_INLINE_SLOW_NS", -1)  # every read is "slow"
+    disk_reads = iter(range(1, 10**6))  # and every one read from the disk
+    monkeypatch.setattr(meta_module, "thread_disk_reads", lambda: next(disk_reads))
     assert await store.get(b"k") == b"v"  # inline, found slow
     monkeypatch.setattr(meta_module, "GET_INLINE_SLOW_NS", 10**12)
     for _ in range(3):
@@ -225,4 +227,33 @@ async def test_a_point_read_runs_inline_until_one_is_slow(
     assert offload.hops == 3  # inline again
     assert [kv async for kv in store.scan(b"k")] == [(b"k", b"v")]
     assert offload.hops == 4
+    await store.close()
+
+
+async def test_a_slow_point_read_that_read_no_disk_stays_inline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read from memory that took long because the loop thread was
+    descheduled (the thread's disk-read counters did not move) sends no read
+    through a hop; the first slow one whose counters moved does."""
+    offload = CountingOffload()
+    store = await LevelDBMetaStore.open(str(tmp_path / "m"), offload=offload)
+    await store.write([(b"k", b"v")], [], sync=True)
+    offload.hops = 0
+    monkeypatch.setattr(meta_module, "GET_HOPS_AFTER_SLOW", 2)
+    monkeypatch.setattr(meta_module, "GET_INLINE_SLOW_NS", -1)  # every read is "slow"
+    counters = [7]
+    monkeypatch.setattr(meta_module, "thread_disk_reads", lambda: counters[0])
+    store._disk_reads = 7
+    for _ in range(5):
+        assert await store.get(b"k") == b"v"
+    assert offload.hops == 0
+    counters[0] = 9  # the next slow read waited for the disk
+    assert await store.get(b"k") == b"v"
+    assert offload.hops == 0  # that one ran inline; the next two hop
+    assert await store.get(b"k") == b"v"
+    assert await store.get(b"missing") is None
+    assert offload.hops == 2
+    assert await store.get(b"k") == b"v"  # the counters did not move again
+    assert offload.hops == 2
     await store.close()
