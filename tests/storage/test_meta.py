@@ -236,15 +236,14 @@ async def test_a_slow_point_read_that_read_no_disk_stays_inline(
     """A read from memory that took long because the loop thread was
     descheduled (the thread's disk-read counters did not move) sends no read
     through a hop; the first slow one whose counters moved does."""
+    counters = [7]
+    monkeypatch.setattr(meta_module, "thread_disk_reads", lambda: counters[0])
     offload = CountingOffload()
     store = await LevelDBMetaStore.open(str(tmp_path / "m"), offload=offload)
     await store.write([(b"k", b"v")], [], sync=True)
     offload.hops = 0
     monkeypatch.setattr(meta_module, "GET_HOPS_AFTER_SLOW", 2)
     monkeypatch.setattr(meta_module, "GET_INLINE_SLOW_NS", -1)  # every read is "slow"
-    counters = [7]
-    monkeypatch.setattr(meta_module, "thread_disk_reads", lambda: counters[0])
-    store._disk_reads = 7
     for _ in range(5):
         assert await store.get(b"k") == b"v"
     assert offload.hops == 0
