@@ -20,11 +20,14 @@ A blob's life (recovery.py has the whole design and what a crash leaves):
 3. `settle` (run by the transaction after its removals) links each queued
    blob into blobs/<xx>/, fsyncs those directories once each, then removes
    the tmp/ names: the placing markers can go (core.py deletes them in the
-   next batch). Readers find a blob under either name (`open_read`,
+   next batch). One blob alone is placed by one `FileSystem.place` call (one
+   thread hop). Readers find a blob under either name (`open_read`,
    `read_file`: the tmp/ name first while it may be there).
 4. `remove`, once the batch that drops the last reference (with the blob's
    removal marker) is durable and the last pin is gone, unlinks the blob's
-   names; `settle` fsyncs the directory, and then its markers can go.
+   names; once its directory is fsynced (by a placement into it, or with
+   the others when `REMOVALS_SYNCED_TOGETHER` are pending, or at close) its
+   markers can go.
 Inline objects: a body of at most `write`'s `inline_max_bytes` (a PUT's or
 a copy's, storage/store.py) is read, hashed and checked the same way and not
 written at all: it goes back to the caller (`WrittenBlob.inline_data`),
@@ -60,6 +63,11 @@ CHUNK_BYTES = 1 << 20
 # Chunks queued between reading the body and hashing + writing it: none, the
 # reader hands a chunk over when the writer takes it (see `BlobStore._write`).
 PIPELINE_CHUNKS = 0
+# Removals whose directory fsync (and then marker deletion) waits for more:
+# their directories are synced together once this many are pending (or a
+# placement syncs their directory, or at close). A crash leaves at most
+# about this many removal markers for recovery.
+REMOVALS_SYNCED_TOGETHER = 64
 
 BLOB_ID_RE = re.compile(r"[0-9a-f]{32}\Z")
 
@@ -563,7 +571,9 @@ class BlobStore:
         await self._unlink(blob_id)
 
     async def _unlink(self, blob_id: str) -> None:
-        await self.fs.remove(blob_path(blob_id), missing_ok=True)
+        # Its blobs/<xx>/ may not exist (a placement that failed to make it).
+        with contextlib.suppress(FileNotFoundError):
+            await self.fs.remove(blob_path(blob_id), missing_ok=True)
         if blob_id in self._in_tmp:
             await self.fs.remove(tmp_path(blob_id), missing_ok=True)
             self._in_tmp.discard(blob_id)
@@ -610,10 +620,11 @@ class BlobStore:
 
     @property
     def settle_due(self) -> bool:
-        """Whether `settle` has anything to do."""
-        return bool(self._to_place or self._removed)
+        """Whether `settle` has anything to do now (placements, or enough
+        removals to sync their directories)."""
+        return bool(self._to_place) or len(self._removed) >= REMOVALS_SYNCED_TOGETHER
 
-    async def settle(self) -> list[bytes]:
+    async def settle(self, *, everything: bool = False) -> list[bytes]:
         """Place the queued blobs and make the removals durable; the markers
         that may now go (the caller deletes them, unsynced or in its next
         batch).
@@ -622,34 +633,72 @@ class BlobStore:
         if new); each directory touched fsynced once; then its tmp/ name
         removed (not synced: a tmp/ name without a marker is removed by
         recovery). A failure is logged and leaves that blob's marker for
-        recovery to finish (the blob is still read from tmp/). Shielded."""
+        recovery to finish (the blob is still read from tmp/). The
+        directories of removals are synced only with a placement's, or when
+        enough are pending, or with `everything` (at close). Shielded."""
         done: list[bytes] = []
         with trio.CancelScope(shield=True):
             async with self._settling:
-                done = await self._settle()
+                done = await self._settle(everything)
         return done
 
-    async def _settle(self) -> list[bytes]:
+    async def _settle(self, everything: bool) -> list[bytes]:
         place, self._to_place = self._to_place, []
         removed, self._removed = self._removed, []
         done: list[bytes] = []
-        linked: list[str] = []
-        for blob_id in place:
-            try:
-                await self._ensure_dir(blob_dir(blob_id))
-                with contextlib.suppress(FileExistsError):
-                    await self.fs.link(tmp_path(blob_id), blob_path(blob_id))
-                linked.append(blob_id)
-            except OSError:
-                log.exception("could not place blob %s; it stays in tmp/ for recovery", blob_id)
+        synced: set[str] = set()
         # Planted bug for the simulator (hamster.runtime.BREAKS): the tmp/
         # names go before the new names are durable.
         early = self.runtime.broken("unlink-tmp-before-sync")
-        if early:
-            done.extend(await self._drop_tmp_names(linked))
-            linked = []
+        if len(place) == 1 and not early:
+            synced = await self._place_one(place[0])
+            if synced:
+                done.append(records.placing_key(place[0]))
+        elif place:
+            linked: list[str] = []
+            for blob_id in place:
+                try:
+                    await self._ensure_dir(blob_dir(blob_id))
+                    with contextlib.suppress(FileExistsError):
+                        await self.fs.link(tmp_path(blob_id), blob_path(blob_id))
+                    linked.append(blob_id)
+                except OSError:
+                    log.exception("could not place blob %s; recovery finishes it", blob_id)
+            if early:
+                done.extend(await self._drop_tmp_names(linked))
+                linked = []
+            synced = await self._sync_dirs({blob_dir(b) for b in linked})
+            done.extend(await self._drop_tmp_names([b for b in linked if blob_dir(b) in synced]))
+        # The removals were unlinked before this settle began: a placement's
+        # fsync of their directory made them durable too.
+        if everything or len(removed) >= REMOVALS_SYNCED_TOGETHER:
+            synced |= await self._sync_dirs({blob_dir(b) for b in removed} - synced)
+        done.extend(self._removals_done(removed, synced))
+        await self.unpin(place)
+        return done
+
+    async def _place_one(self, blob_id: str) -> set[str]:
+        """Place one blob in one `FileSystem.place` call; the directory it
+        synced (none if it failed: the blob stays in tmp/ for recovery)."""
+        directory = blob_dir(blob_id)
+        try:
+            await self._ensure_dir(directory)
+            # Planted bug for the simulator (hamster.runtime.BREAKS): skip-dir-fsync.
+            await self.fs.place(
+                tmp_path(blob_id),
+                blob_path(blob_id),
+                sync_dir=not self.runtime.broken("skip-dir-fsync"),
+            )
+        except OSError:
+            log.exception("could not place blob %s; recovery finishes it", blob_id)
+            return set()
+        self._in_tmp.discard(blob_id)
+        return {directory}
+
+    async def _sync_dirs(self, directories: set[str]) -> set[str]:
+        """fsync each of `directories`; those that are now durable."""
         synced: set[str] = set()
-        for directory in sorted({blob_dir(b) for b in (*linked, *removed)}):
+        for directory in sorted(directories):
             try:
                 # Planted bug for the simulator (hamster.runtime.BREAKS): skip-dir-fsync.
                 if not self.runtime.broken("skip-dir-fsync"):
@@ -659,12 +708,18 @@ class BlobStore:
                 synced.add(directory)  # no such directory: nothing in it to make durable
             except OSError:
                 log.exception("could not sync %s; recovery finishes its blobs", directory)
-        done.extend(await self._drop_tmp_names([b for b in linked if blob_dir(b) in synced]))
+        return synced
+
+    def _removals_done(self, removed: list[str], synced: set[str]) -> list[bytes]:
+        """The markers of the removals whose directory is now synced; the
+        others wait for a later `settle`."""
+        done: list[bytes] = []
         for blob_id in removed:
             if blob_dir(blob_id) in synced:
                 # A blob removed before its placement also had a placing marker.
                 done += [records.removing_key(blob_id), records.placing_key(blob_id)]
-        await self.unpin(place)
+            else:
+                self._removed.append(blob_id)
         return done
 
     async def _drop_tmp_names(self, blob_ids: list[str]) -> list[bytes]:

@@ -383,7 +383,7 @@ class Core:
         metadata write: recovery finishes it), then close the metadata store."""
         try:
             if self.failed is None:
-                await self._settle_blobs()
+                self._settled.extend(await self.blobs.settle(everything=True))
                 settled, self._settled = self._settled, []
                 if settled:
                     await self.meta.write([], settled, sync=True)

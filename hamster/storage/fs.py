@@ -4,12 +4,12 @@ A simulator swaps in a mock filesystem (with injected faults and crashes) for
 `RealFileSystem`; tests/storage/test_fs_conformance.py holds both to the same
 contract.
 
-Two combined calls save thread hops on small files: `write_file` (create,
-write, fsync, close, rename, directory fsync) and `read_file` (open, read,
-close). Each is, by contract, its single operations in order, with their
-durability and errors (`write_file_in_steps` and `read_file_in_steps` are
-the reference, and the simulator's implementation); `RealFileSystem` runs
-each in one hop.
+Three combined calls save thread hops: `write_file` (create, write, fsync,
+close, rename, directory fsync), `read_file` (open, read, close) and `place`
+(link, directory fsync, remove). Each is, by contract, its single operations
+in order, with their durability and errors (`write_file_in_steps`,
+`read_file_in_steps` and `place_in_steps` are the reference, and the
+simulator's implementation); `RealFileSystem` runs each in one hop.
 
 Paths are relative to the filesystem's root (the data directory),
 '/'-separated, without '.', '..' or empty components: "blobs/ab/abcdef...".
@@ -181,6 +181,14 @@ class FileSystem(Protocol):
         (one hop): up to `max_bytes` from the start of the file."""
         ...
 
+    async def place(self, src: str, dst: str, *, sync_dir: bool = True) -> None:
+        """A file moved to `dst` through a link, in one call (one hop):
+        `link(src, dst)` (a `dst` that exists already is kept), `sync_dir` of
+        `dst`'s parent if `sync_dir`, then `remove(src)`: the file has a
+        durable name before it loses the old one (`place_in_steps` is the
+        reference)."""
+        ...
+
 
 def parent_dir(path: str) -> str:
     """The directory holding `path` ("" for the root)."""
@@ -235,11 +243,23 @@ async def read_file_in_steps(fs: FileSystem, path: str, max_bytes: int) -> bytes
             await f.close()
 
 
+async def place_in_steps(fs: FileSystem, src: str, dst: str, *, sync_dir: bool = True) -> None:
+    """`FileSystem.place` through the filesystem's single operations."""
+    try:
+        await fs.link(src, dst)
+    except FileExistsError:
+        pass
+    if sync_dir:
+        await fs.sync_dir(parent_dir(dst))
+    await fs.remove(src)
+
+
 class InSteps:
     """Mixin for a `FileSystem` whose combined calls are its single operations
-    (each then seen, faulted or cut by a crash on its own): `write_file` and
-    `read_file` through `write_file_in_steps` and `read_file_in_steps`. Put it
-    first among the bases, so that it wins over a faster inherited version."""
+    (each then seen, faulted or cut by a crash on its own): `write_file`,
+    `read_file` and `place` through `write_file_in_steps`, `read_file_in_steps`
+    and `place_in_steps`. Put it first among the bases, so that it wins over a
+    faster inherited version."""
 
     async def write_file(
         self: FileSystem,
@@ -257,6 +277,9 @@ class InSteps:
 
     async def read_file(self: FileSystem, path: str, max_bytes: int) -> bytes:
         return await read_file_in_steps(self, path, max_bytes)
+
+    async def place(self: FileSystem, src: str, dst: str, *, sync_dir: bool = True) -> None:
+        await place_in_steps(self, src, dst, sync_dir=sync_dir)
 
 
 def check_path(path: str, *, allow_root: bool = False) -> None:
@@ -438,6 +461,21 @@ class RealFileSystem:
 
     async def link(self, src: str, dst: str) -> None:
         await self._offload.run_sync(os.link, self._abs(src), self._abs(dst))
+
+    async def place(self, src: str, dst: str, *, sync_dir: bool = True) -> None:
+        source, target = self._abs(src), self._abs(dst)
+        parent = self._abs(parent_dir(dst), allow_root=True)
+
+        def place() -> None:
+            try:
+                os.link(source, target)
+            except FileExistsError:
+                pass
+            if sync_dir:
+                _fsync_dir(parent)
+            os.unlink(source)
+
+        await self._offload.run_sync(place)
 
     async def remove(self, path: str, *, missing_ok: bool = False) -> None:
         target = self._abs(path)

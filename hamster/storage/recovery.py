@@ -127,7 +127,9 @@ async def recover(fs: FileSystem, meta: MetaStore, runtime: Runtime) -> Recovery
                 blob_id,
             )
     for blob_id in sorted(removing):
-        await fs.remove(blob_path(blob_id), missing_ok=True)
+        # Its blobs/<xx>/ may be gone too (a crash before it was synced).
+        with contextlib.suppress(FileNotFoundError):
+            await fs.remove(blob_path(blob_id), missing_ok=True)
         if blob_id in in_tmp:
             await fs.remove(tmp_path(blob_id), missing_ok=True)
             in_tmp.discard(blob_id)

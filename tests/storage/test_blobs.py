@@ -12,7 +12,13 @@ import pytest
 import trio
 
 from hamster import integrity
-from hamster.storage.blobs import BLOBS_DIR, TMP_DIR, BlobStore, blob_path
+from hamster.storage.blobs import (
+    BLOBS_DIR,
+    REMOVALS_SYNCED_TOGETHER,
+    TMP_DIR,
+    BlobStore,
+    blob_path,
+)
 from hamster.storage.blobs import tmp_path as tmp_path_of
 from hamster.storage.errors import DiskFault
 from hamster.storage.fs import InSteps, RealFile, RealFileSystem
@@ -249,7 +255,7 @@ async def test_a_placement_whose_directory_sync_fails_stays_readable_in_tmp(
         done = await blobs.settle()
     assert done == []  # the placing marker stays
     assert [r.getMessage() for r in caplog.records] == [
-        "could not sync blobs/ab; recovery finishes its blobs"
+        f"could not place blob {BLOB_ID}; recovery finishes it"
     ]
     assert files_under(tmp_path) == [blob_path(BLOB_ID), tmp_path_of(BLOB_ID)]
     assert await blobs.read_file(BLOB_ID, 100) == data
@@ -324,3 +330,40 @@ async def test_a_slow_disk_gets_every_chunk_whole_from_two_buffers_used_in_turn(
     assert len(fs.buffers) == 10
     assert len(set(fs.buffers)) == 2
     assert fs.buffers[0::2] == [fs.buffers[0]] * 5
+
+
+async def test_removals_are_synced_together_or_with_a_placement(tmp_path: Path) -> None:
+    """A removal's directory fsync (and so its markers' deletion) waits until
+    REMOVALS_SYNCED_TOGETHER are pending, unless a placement syncs the same
+    directory first."""
+    fs, blobs = await faulty_store(tmp_path)
+    ids = [f"{n % 3:02x}" + f"{n:030x}" for n in range(REMOVALS_SYNCED_TOGETHER + 20)]
+    for n, blob_id in enumerate(ids):
+        await write_pattern(blobs, blob_id, 10, obj=n)
+        blobs.committed([blob_id])
+        await blobs.settle()
+
+    def markers(removed: list[str]) -> list[bytes]:
+        return [m for b in removed for m in (b"r/" + b.encode(), b"n/" + b.encode())]
+
+    fs.calls.clear()
+    for blob_id in ids[:10]:
+        await blobs.remove(blob_id)
+    assert not blobs.settle_due
+    assert await blobs.settle() == [] and fs.calls == [f"remove {blob_path(b)}" for b in ids[:10]]
+    # A placement into blobs/00 makes the removals in it durable, with one fsync.
+    new = "00" + "f" * 30
+    await write_pattern(blobs, new, 10, obj=99)
+    blobs.committed([new])
+    fs.calls.clear()
+    done = await blobs.settle()
+    assert [c for c in fs.calls if c.startswith("sync_dir")] == ["sync_dir blobs/00"]
+    assert done == [b"n/" + new.encode(), *markers([b for b in ids[:10] if b.startswith("00")])]
+    for blob_id in ids[10:]:
+        await blobs.remove(blob_id)
+    assert blobs.settle_due  # enough pending now: their directories are synced
+    fs.calls.clear()
+    done = await blobs.settle()
+    assert fs.calls == ["sync_dir blobs/00", "sync_dir blobs/01", "sync_dir blobs/02"]
+    rest = [b for b in ids[:10] if not b.startswith("00")] + ids[10:]
+    assert done == markers(rest)

@@ -187,7 +187,7 @@ async def test_recovery_drops_placed(tmp_path: Path) -> None:
             await store.close()
 
 
-async def no_settle() -> list[bytes]:
+async def no_settle(*, everything: bool = False) -> list[bytes]:
     return []
 
 

@@ -141,6 +141,24 @@ async def test_link_names_the_same_file_twice(fs: FileSystem) -> None:
         await fs.link("t/new", "b/other")
 
 
+async def test_place_links_syncs_then_removes_the_old_name(fs: FileSystem) -> None:
+    data = pattern(5000, "place")
+    await fs.makedirs("t")
+    await fs.makedirs("b")
+    await write_file(fs, "t/new", data)
+    await fs.place("t/new", "b/obj")
+    assert await read_file(fs, "b/obj") == data
+    assert await fs.listdir("t") == []
+    # A destination already there (a placement cut after its link) is kept.
+    await write_file(fs, "t/again", data)
+    await fs.link("t/again", "b/again")
+    await fs.place("t/again", "b/again", sync_dir=False)
+    assert await read_file(fs, "b/again") == data
+    assert await fs.listdir("t") == []
+    with pytest.raises(FileNotFoundError):
+        await fs.place("t/missing", "b/missing")
+
+
 async def test_write_file_without_a_rename_syncs_its_own_directory(fs: FileSystem) -> None:
     await fs.makedirs("t")
     step: list[str] = []

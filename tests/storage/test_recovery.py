@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,9 +20,12 @@ from hamster.storage.blobs import TMP_DIR, blob_path
 from hamster.storage.blobs import tmp_path as tmp_name
 from hamster.storage.fs import RealFileSystem
 from hamster.storage.meta import LevelDBMetaStore, MetaStore
+from sim.fs import SimDisk
+from sim.meta import SimMetaDisk
 from tests.patterns import pattern
 
 from .bodies import BytesBody
+from .conftest import make_runtime
 from .test_write_order import MetaWrapper, RecordingFS
 
 
@@ -280,3 +284,20 @@ async def test_recovery_refuses_a_newer_record_like_reads_do(
     assert "newer than" in str(open_error.value)
     for blob_id in ids.values():
         assert (data_dir / blob_path(blob_id)).exists()
+
+
+async def test_a_removal_whose_blob_directory_is_gone_is_no_error() -> None:
+    """A crash can lose a blobs/<xx>/ that was never synced while a removal
+    marker names a blob in it (simulated disk: a missing parent directory is
+    FileNotFoundError, whatever missing_ok says). Found by hamster-sim seed 68."""
+    disk, metadisk = SimDisk(random.Random(0)), SimMetaDisk(random.Random(0))
+    store = await Store.open("", make_runtime(), fs=disk.mount(), meta=metadisk.open())
+    gone = "be" + "0" * 30
+    await store.meta.write([(records.removing_key(gone), records.MARKER_VALUE)], [], sync=True)
+    await store.close()
+    store = await Store.open("", make_runtime(), fs=disk.mount(), meta=metadisk.open())
+    try:
+        assert store.recovery.orphans_removed == 1
+        assert [kv async for kv in store.meta.scan(records.REMOVING_PREFIX)] == []
+    finally:
+        await store.close()
