@@ -50,7 +50,8 @@ BATCH = 10_000
 SIZES = (0, 20_000, 200_000, 1_000_000)
 # Blob files are hard links to a few 1-byte files (ext4 allows 65,000 links to
 # one inode): a new directory entry is several times cheaper to make than a new
-# file, and startup lists blob names without opening them.
+# file, and startup neither opens nor lists blob files (it lists tmp/ and reads
+# the placing and removal markers).
 LINKS_PER_FILE = 60_000
 START_TARGET_S = 0.5
 RSS_TARGET_MIB = 8.0
@@ -196,7 +197,8 @@ def render(
         " (`Store.open`, `create_bucket`, records from `records.encode_object` written in LevelDB"
         " batches, one 1-byte blob file per object in the blob layout; to build quickly, the"
         f" blob files are hard links to one 1-byte file per {LINKS_PER_FILE:,} objects, which"
-        " changes nothing for a startup that lists blob names). `hamster serve` is then"
+        " changes nothing for a startup, which neither opens nor lists blob files: it lists"
+        " tmp/ and reads the placing and removal markers). `hamster serve` is then"
         " started on each, the stores interleaved round by round: the time is from spawning the"
         " process to its `listening on` line (so it includes the interpreter's start and imports:"
         " compare with the empty store), RSS is VmRSS after 1 s of settling, peak is VmHWM. The"
